@@ -1,0 +1,56 @@
+"""Side-by-side timing of fdl against a reference (usually torch) with `torch.utils.benchmark`."""
+from dataclasses import dataclass, field
+from typing import Callable
+import torch
+from torch.utils import benchmark
+
+@dataclass
+class Case:
+    "One benchmark row: `fdl` and `ref` are zero-argument callables doing the same work on the same inputs."
+    name: str                      # what is measured, e.g. 'var, 10M float32'
+    fdl: Callable[[], object]      # the fdl side
+    ref: Callable[[], object]      # the reference side
+    ref_name: str = 'torch'        # how the reference is called in the table
+    threads: int = 1               # torch threads for both sides
+    target: float | None = None    # the ratio fdl/ref that the row should stay under
+    note: str = ''                 # accuracy or other facts printed beside the row
+    min_run_time: float = 0.5      # seconds `blocked_autorange` spends on each side
+
+@dataclass
+class Result:
+    case: Case
+    fdl_s: float
+    ref_s: float
+    @property
+    def ratio(self): return self.fdl_s/self.ref_s
+    @property
+    def status(self):
+        if self.case.target is None: return ''
+        return 'ok' if self.ratio <= self.case.target else 'OVER'
+
+def measure(case: Case, min_run_time: float | None = None) -> Result:
+    "Time both sides of `case` in this process and return the medians."
+    t = min_run_time or case.min_run_time
+    def median(fn, who):
+        timer = benchmark.Timer(stmt='fn()', globals={'fn': fn}, num_threads=case.threads,
+                                label=case.name, description=who)
+        return timer.blocked_autorange(min_run_time=t).median
+    return Result(case, median(case.fdl, 'fdl'), median(case.ref, case.ref_name))
+
+def fmt_time(s: float) -> str:
+    "Seconds as a short human string."
+    for unit, scale in (('s', 1), ('ms', 1e-3), ('µs', 1e-6), ('ns', 1e-9)):
+        if s >= scale: return f'{s/scale:.3g} {unit}'
+    return f'{s/1e-9:.3g} ns'
+
+def table(results: list[Result]) -> str:
+    "A plain-text table of results, one row per case."
+    head = ('case', 'threads', 'fdl', 'reference', 'fdl/ref', 'target', '', 'note')
+    rows = [head] + [(r.case.name, str(r.case.threads), fmt_time(r.fdl_s),
+                      f'{fmt_time(r.ref_s)} ({r.case.ref_name})', f'{r.ratio:.2f}x',
+                      '' if r.case.target is None else f'<= {r.case.target:.2f}x', r.status, r.case.note)
+                     for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ['  '.join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, '-'*len(lines[0]))
+    return '\n'.join(lines)

@@ -1,0 +1,33 @@
+"""Run fdl's benchmarks: `python bench/run.py [module ...] [--quick]`.
+
+Every `bench/bench_*.py` defines `cases()`, yielding `harness.Case` rows; each row is timed
+for fdl and for its reference in this one process, and the table reports fdl/ref time ratios.
+"""
+import argparse, importlib, sys, time
+from pathlib import Path
+
+here = Path(__file__).resolve().parent
+sys.path.insert(0, str(here))
+from harness import measure, table
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('modules', nargs='*', help='benchmark modules to run, e.g. stats softmax (default: all)')
+    p.add_argument('--quick', action='store_true', help='shorter timing runs (noisier ratios)')
+    args = p.parse_args(argv)
+    names = args.modules or sorted(f.stem.removeprefix('bench_') for f in here.glob('bench_*.py'))
+    import torch
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads available', flush=True)
+    results = []
+    for name in names:
+        mod = importlib.import_module(f'bench_{name}')
+        for case in mod.cases():
+            t0 = time.perf_counter()
+            print(f'  timing {name}: {case.name} ({case.threads} thread(s)) ...', end='', flush=True)
+            results.append(measure(case, 0.1 if args.quick else None))
+            print(f' {results[-1].ratio:.2f}x in {time.perf_counter()-t0:.1f}s', flush=True)
+    print()
+    print(table(results) if results else 'no benchmark cases found')
+    return 0
+
+if __name__ == '__main__': sys.exit(main())
