@@ -5,4 +5,9 @@ d = { 'settings': { 'branch': 'main',
                 'doc_host': 'https://fdl.github.io',
                 'git_url': 'https://github.com/fdl/fdl',
                 'lib_path': 'fdl'},
-  'syms': {}}
+  'syms': { 'fdl.source': { 'fdl.source.SourceLocation': ('source.html#sourcelocation', 'fdl/source.py'),
+                            'fdl.source.SourceLocation.__str__': ('source.html#sourcelocation.__str__', 'fdl/source.py'),
+                            'fdl.source._definitions': ('source.html#_definitions', 'fdl/source.py'),
+                            'fdl.source._index': ('source.html#_index', 'fdl/source.py'),
+                            'fdl.source._qualified_name': ('source.html#_qualified_name', 'fdl/source.py'),
+                            'fdl.source.locate': ('source.html#locate', 'fdl/source.py')}}}
