@@ -1,0 +1,29 @@
+"The benchmark harness: side-by-side timing and the ratio table."
+import subprocess, sys, time
+from pathlib import Path
+import pytest
+
+root = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(root/'bench'))
+from harness import Case, Result, fmt_time, measure, table
+
+def test_measure_times_both_sides():
+    slow, fast = (lambda: time.sleep(2e-3)), (lambda: time.sleep(2e-4))
+    r = measure(Case('sleep', fdl=slow, ref=fast, target=1.0), min_run_time=0.05)
+    assert r.fdl_s > 1.5e-3 and r.ref_s < r.fdl_s
+    assert r.ratio > 2 and r.status == 'OVER'
+
+def test_table_reports_ratio_and_target():
+    rows = [Result(Case('var, 10M', fdl=None, ref=None, target=1.0, note='rel err 1e-8'), 2e-3, 4e-3),
+            Result(Case('loop', fdl=None, ref=None, ref_name='bare loop'), 3e-6, 1e-6)]
+    lines = table(rows).splitlines()
+    assert lines[0].split()[:5] == ['case', 'threads', 'fdl', 'reference', 'fdl/ref']
+    assert 'var, 10M' in lines[2] and '0.50x' in lines[2] and '<= 1.00x' in lines[2] and 'ok' in lines[2] and 'rel err 1e-8' in lines[2]
+    assert '3.00x' in lines[3] and '(bare loop)' in lines[3]
+
+@pytest.mark.parametrize('s, text', [(2.5, '2.5 s'), (1.5e-3, '1.5 ms'), (2.5e-7, '250 ns'), (4e-6, '4 µs')])
+def test_fmt_time(s, text): assert fmt_time(s) == text
+
+def test_runner_help_exits_zero():
+    res = subprocess.run([sys.executable, str(root/'bench'/'run.py'), '--help'], capture_output=True, text=True)
+    assert res.returncode == 0 and '--quick' in res.stdout
