@@ -25,7 +25,7 @@ $(STAMP): $(PY) setup.py settings.ini
 	@echo "==> installing torch ($(TORCH), CPU) unless a torch is already there"
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --progress-bar off "$(TORCH)"
 	@echo "==> installing fdl and its development tools (pip install -e '.[dev]')"
-	$(PY) -m pip install --progress-bar off --quiet -e ".[dev]"
+	$(PY) -m pip install --progress-bar off -e ".[dev]"
 	@touch $(STAMP)
 	@echo "==> installed into $(VENV)"
 
