@@ -1,0 +1,168 @@
+"""The offline lesson book: tools/build_lesson.py builds it, tools/check_book.py opens it in headless Chromium."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / 'tools'))
+import build_lesson  # noqa: E402
+import check_book  # noqa: E402
+
+HIDDEN = 'HIDDEN_CELL_MARKER_7391'
+HIDDEN_NOSPACE = 'HIDDEN_NOSPACE_MARKER_2214'
+
+
+def need_chromium():
+    "Skip (or, under CI, fail) when there is no Chromium to drive."
+    if check_book.find_chromium() is None:
+        msg = f'Chromium not found at {check_book.CHROMIUM} or on PATH (apt-get install chromium)'
+        if os.environ.get('CI'): pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def write_nb(path: Path, cells) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(src[3:]) if src.startswith('md:') else nbformat.v4.new_code_cell(src)
+                for src in cells]
+    for i, c in enumerate(nb.cells): c.id = f'cell-{i}'
+    nbformat.write(nb, path)
+    return path
+
+
+def run_build(*args) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != 'MPLBACKEND'}
+    return subprocess.run([sys.executable, str(ROOT / 'tools' / 'build_lesson.py'), *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope='module')
+def book(tmp_path_factory):
+    "A two-page book: a markdown-only index and a lesson with every kind of output the book must show."
+    src = tmp_path_factory.mktemp('nbs')
+    index = write_nb(src / 'index.ipynb', [
+        'md:# Fixture book\n\nStart with [the widgets lesson](01_widgets.ipynb#Fixture-lesson).\n\n'
+        'Pythagoras: $a^2 + b^2 = c^2$.'])
+    lesson = write_nb(src / '01_widgets.ipynb', [
+        '#| default_exp fixture',
+        'md:# Fixture lesson\n\nEuler: $$e^{i\\pi} + 1 = 0$$ and a loss $\\mathcal{L} = \\mathbb{E}[\\ell]$',
+        f'#| hide\n{HIDDEN} = 1',
+        f'#|hide\n{HIDDEN_NOSPACE} = 2',
+        '#| export\ndef double(x): return 2 * x\ndouble(21)',
+        'import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9]);',
+        "import ipywidgets as widgets\nwidgets.Button(description='Press me')",
+        "from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='counting'): pass",
+        "#| eval: false\nraise RuntimeError('shown, never run')",
+    ])
+    out = tmp_path_factory.mktemp('book') / 'site'
+    r = run_build('--out', out, index, lesson)
+    assert r.returncode == 0, r.stdout + r.stderr
+    pages = {p.name: p.read_text() for p in out.glob('*.html')}
+    return out, pages, r.stdout
+
+
+def test_build_writes_one_page_per_notebook(book):
+    out, pages, stdout = book
+    assert sorted(pages) == ['01_widgets.html', 'index.html']
+    assert '01_widgets.ipynb ... ok' in stdout and 'widget(s) rendered statically' in stdout
+    assert f'The lesson book is at {out / "index.html"}' in stdout
+    assert re.search(r'<title>Fixture lesson · fdl</title>', pages['01_widgets.html'])
+
+
+def test_hidden_cells_and_directives_are_gone(book):
+    _, pages, _ = book
+    html = pages['01_widgets.html']
+    assert HIDDEN not in html and HIDDEN_NOSPACE not in html
+    assert '#| export' not in html and '#|' not in html and 'default_exp' not in html
+    assert re.search(r'>def</span>(<span class="w"> </span>)?<span class="nf">double</span>', html)  # the exported cell stays, highlighted
+    assert re.search(r'<img [^>]*src="data:image/png;base64,', html)  # the figure is embedded
+    assert 'shown, never run' in html and 'eval:' not in html  # an `eval: false` cell is shown, not run
+
+
+def test_widgets_render_statically(book):
+    _, pages, _ = book
+    html = pages['01_widgets.html']
+    assert re.search(r'<button disabled[^>]*>Press me</button>', html)
+    assert build_lesson.NOTE in html
+    assert 'counting' in html and re.search(r'<progress max="3" value="3"', html)
+    assert 'application/vnd.jupyter.widget' not in html  # no widget view or state left for JavaScript
+
+
+def test_navigation_and_offline_assets(book):
+    out, pages, _ = book
+    for name, html in pages.items():
+        assert 'href="index.html"' in html and 'href="01_widgets.html"' in html  # the page list
+        assert not re.search(r'<(script|link)[^>]+(src|href)="(https?:)?//', html), name
+    assert re.search(r'<a class="fdl-next" href="01_widgets.html" rel="next">', pages['index.html'])
+    assert re.search(r'<a class="fdl-prev" href="index.html" rel="prev">', pages['01_widgets.html'])
+    assert 'href="01_widgets.html#Fixture-lesson"' in pages['index.html']  # .ipynb link now points at the page
+    assert (out / build_lesson.MATHJAX_DIR / 'MathJax.js').is_file()
+
+
+def test_book_passes_the_browser_check(book):
+    need_chromium()
+    out, _, _ = book
+    assert check_book.check_book(out) == []
+
+
+def test_browser_check_reports_broken_pages(book, tmp_path):
+    "Break copies of the pages on purpose: a missing image, a CDN script, a link to a page that does not exist."
+    need_chromium()
+    out, pages, _ = book
+    broken = tmp_path / 'broken'
+    shutil.copytree(out, broken)
+    lesson = pages['01_widgets.html']
+    (broken / '01_widgets.html').write_text(
+        re.sub(r'src="data:image/png;base64,[^"]*"', 'src="figure_missing.png"', lesson, count=1))
+    (broken / 'cdn.html').write_text(
+        pages['index.html'].replace('</head>', '<script src="https://cdn.example.com/lib.js"></script></head>', 1))
+    (broken / 'badlink.html').write_text(
+        pages['index.html'].replace('</main>', '<a href="02_missing.html#top">next lesson</a></main>', 1))
+    problems = check_book.check_book(broken)
+    text = '\n'.join(problems)
+    assert re.search(r"01_widgets\.html: image did not load: 'figure_missing\.png'", text), text
+    assert 'cdn.html: network request attempted (blocked): https://cdn.example.com/lib.js' in text, text
+    assert 'badlink.html: link to a missing page: 02_missing.html' in text, text
+    assert not any(p.startswith('index.html') for p in problems), text  # the intact page stays clean
+
+
+def test_browser_check_reports_javascript_errors_and_missing_title(tmp_path):
+    need_chromium()
+    (tmp_path / 'index.html').write_text('<html><head><title></title></head><body><p>no heading</p>'
+                                         '<script>undefinedFunction()</script></body></html>')
+    text = '\n'.join(check_book.check_book(tmp_path))
+    assert 'index.html: the <title> is empty' in text
+    assert 'index.html: no <h1> heading is rendered' in text
+    assert re.search(r'index\.html: JavaScript error: .*undefinedFunction', text), text
+
+
+def test_raising_cell_fails_the_build_and_names_it(tmp_path):
+    nb = write_nb(tmp_path / '02_broken.ipynb', [
+        'md:# Broken', 'x = 1', "raise ValueError('deliberately broken')", 'y = 2'])
+    out = tmp_path / 'site'
+    r = run_build('--out', out, nb)
+    assert r.returncode == 1
+    err = r.stderr
+    assert re.search(r'FAILED: \S*02_broken\.ipynb, cell 3 of 4 \(id cell-2\)', err), err
+    assert "| raise ValueError('deliberately broken')" in err
+    assert 'ValueError: deliberately broken' in err
+    assert not (out / 'index.html').exists()
+
+
+def test_directives_are_parsed_and_stripped():
+    directives, src = build_lesson.split_directives('#| export\n#|hide\n#| echo: false\n\nx = 1\n')
+    assert directives == {'export': '', 'hide': '', 'echo': 'false'}
+    assert src == 'x = 1'
+
+
+def test_unknown_and_missing_widgets_say_so():
+    state = {'a': {'model_name': 'ColorfulThingModel', 'state': {}},
+             'b': {'model_name': 'VBoxModel', 'state': {'children': ['IPY_MODEL_a', 'IPY_MODEL_zz']}}}
+    html, interactive = build_lesson.widget_html('b', state)
+    assert '[ipywidgets ColorfulThing: live in Jupyter]' in html
+    assert '[ipywidgets widget: live in Jupyter]' in html and not interactive

@@ -1,0 +1,172 @@
+#!/usr/bin/env python
+"""Open every page of a built lesson book in headless Chromium and report what is broken.
+
+Usage: python tools/check_book.py [_lesson] [--screenshots DIR]
+
+Pages are loaded from file:// URLs; any request for something that is not a local file or a data:
+URL is recorded and aborted, since the book must work offline. Checked on every page: a non-empty
+<title> and a rendered <h1>; every <img> loaded; no console errors and no uncaught page errors; no
+network requests; every link to a local file points at a file that exists; math typeset by MathJax.
+Exit status 1 if anything is wrong. `check_book(folder)` returns the list of problems.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                 '--disable-background-networking', '--disable-component-update', '--disable-sync']
+LOCAL_SCHEMES = ('file:', 'data:', 'blob:', 'about:')
+
+# Runs in the page once it has loaded: waits for MathJax (if any), then collects what is checked.
+_INSPECT_JS = r"""
+async (mathTimeout) => {
+  const r = {mathjax: null};
+  if (window.MathJax && window.MathJax.Hub) {
+    const started = new Promise(res => { MathJax.Hub.Register.StartupHook('End', () => { res(); }); });
+    const typeset = started.then(() => new Promise(res => { MathJax.Hub.Queue(() => { res('done'); }); }));
+    const late = new Promise(res => setTimeout(() => res('timeout'), mathTimeout));
+    r.mathjax = await Promise.race([typeset, late]);
+  }
+  r.title = document.title.trim();
+  r.h1 = [...document.querySelectorAll('h1')].map(h => h.innerText.trim()).filter(Boolean);
+  r.badImages = [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))
+                 .map(i => (i.getAttribute('src') || '').slice(0, 80));
+  r.links = [...document.querySelectorAll('a[href]')].map(a => [a.href, a.innerText.trim().slice(0, 40)]);
+  r.mathSources = document.querySelectorAll('script[type^="math/tex"]').length;
+  r.mathRendered = document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML, .MathJax_SVG, mjx-container').length;
+  r.mathErrors = [...document.querySelectorAll('.MathJax_Error, .mjx-merror, merror')].length
+                 + (document.body.innerText.includes('Math Processing Error') ? 1 : 0);
+  const prose = [...document.querySelectorAll('.jp-RenderedMarkdown')].map(e => {
+    const c = e.cloneNode(true);  // code is not math: drop it before looking for TeX delimiters
+    c.querySelectorAll('code, pre, script, style').forEach(x => x.remove());
+    return c.textContent;
+  }).join('\n');
+  const raw = prose.match(/\$\$[^$]+\$\$|\$[^\s$][^$\n]*\$|\\\([^\n]*?\\\)/);
+  r.rawMath = raw ? raw[0].slice(0, 60) : null;
+  return r;
+}
+"""
+
+
+def find_chromium(path: str | None = None) -> str | None:
+    "The Chromium executable to use: `path`, $CHROMIUM, /usr/bin/chromium or `chromium` on PATH."
+    for p in (path, os.environ.get('CHROMIUM'), CHROMIUM, shutil.which('chromium')):
+        if p and Path(p).is_file() and os.access(p, os.X_OK): return p
+    return None
+
+
+def _check_page(context, page_path: Path, folder: Path, math_timeout_ms: int, screenshots: Path | None) -> list[str]:
+    "Problems found on one page, each prefixed with the page's file name."
+    name = page_path.name
+    problems, network, console, failed = [], [], [], set()
+    page = context.new_page()
+
+    def on_route(route):
+        url = route.request.url
+        if url.startswith(LOCAL_SCHEMES): route.continue_()
+        else:
+            if url not in network: network.append(url)
+            route.abort()
+
+    def on_request(request):
+        if not request.url.startswith(LOCAL_SCHEMES) and request.url not in network: network.append(request.url)
+
+    def on_console(msg):
+        if msg.type == 'error':
+            loc = msg.location.get('url', '') if msg.location else ''
+            if msg.text.startswith('Failed to load resource') and (loc in failed or loc in network): return  # reported below
+            console.append(msg.text + (f' ({Path(unquote(urlparse(loc).path)).name})' if loc else ''))
+
+    page.route('**/*', on_route)
+    page.on('request', on_request)
+    page.on('websocket', lambda ws: ws.url in network or network.append(ws.url))
+    page.on('console', on_console)
+    page.on('pageerror', lambda err: problems.append(f'{name}: JavaScript error: {err}'))
+
+    def on_failed(request):
+        if request.url.startswith('file:'):
+            failed.add(request.url)
+            problems.append(f'{name}: could not load {unquote(urlparse(request.url).path)} ({request.failure})')
+
+    page.on('requestfailed', on_failed)
+    try:
+        page.goto(page_path.resolve().as_uri(), wait_until='load', timeout=60_000)
+        info = page.evaluate(_INSPECT_JS, math_timeout_ms)
+        if screenshots:
+            screenshots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshots / f'{page_path.stem}.png'))
+    except Exception as e:  # a page that cannot even be opened is one problem, not a crash
+        problems.append(f'{name}: could not open the page: {e}')
+        page.close()
+        return problems
+    page.close()
+
+    if not info['title']: problems.append(f'{name}: the <title> is empty')
+    if not info['h1']: problems.append(f'{name}: no <h1> heading is rendered')
+    for src in info['badImages']: problems.append(f'{name}: image did not load: {src!r}')
+    for msg in console: problems.append(f'{name}: console error: {msg}')
+    for url in network: problems.append(f'{name}: network request attempted (blocked): {url}')
+    if info['mathjax'] == 'timeout': problems.append(f'{name}: MathJax did not finish typesetting')
+    if info['mathSources'] and not info['mathRendered']: problems.append(f'{name}: math was found but not rendered')
+    if info['mathErrors']: problems.append(f'{name}: {info["mathErrors"]} math formula(s) failed to typeset')
+    if info['rawMath']: problems.append(f'{name}: TeX left untypeset in the text: {info["rawMath"]!r}')
+    for href, text in info['links']:
+        u = urlparse(href)
+        if u.scheme != 'file': continue  # web links are not followed, so they need no network
+        target = Path(unquote(u.path))
+        if not target.exists():
+            try: shown = target.relative_to(folder.resolve())
+            except ValueError: shown = target
+            kind = 'page' if target.suffix == '.html' else 'file'
+            problems.append(f'{name}: link to a missing {kind}: {shown} (link text {text!r})')
+    return problems
+
+
+def check_book(folder, *, chromium: str | None = None, screenshots=None, math_timeout_ms: int = 20_000,
+               log=None) -> list[str]:
+    "Open every .html page of the book in `folder` in headless Chromium; return the problems found."
+    from playwright.sync_api import sync_playwright
+    folder = Path(folder)
+    pages = sorted(folder.glob('*.html'))
+    if not pages: return [f'{folder}: no .html pages found']
+    problems = [] if (folder / 'index.html').exists() else [f'{folder}: there is no index.html']
+    exe = find_chromium(chromium)
+    if exe is None: raise FileNotFoundError(f'Chromium not found (looked at {chromium or CHROMIUM}, $CHROMIUM, PATH)')
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={'width': 1280, 'height': 900}, service_workers='block')
+            for p in pages:
+                found = _check_page(context, p, folder, math_timeout_ms, Path(screenshots) if screenshots else None)
+                if log: log(f'{"ok  " if not found else "FAIL"} {p.name}' + (f' ({len(found)} problem(s))' if found else ''))
+                problems += found
+        finally: browser.close()
+    return problems
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('folder', nargs='?', type=Path, default=Path('_lesson'), help='the built book (default: _lesson)')
+    ap.add_argument('--chromium', help=f'Chromium executable (default: {CHROMIUM})')
+    ap.add_argument('--screenshots', type=Path, help='also save a screenshot of each page into this folder')
+    args = ap.parse_args(argv)
+    print(f'==> checking the lesson book in {args.folder.resolve()} with headless Chromium', flush=True)
+    try: problems = check_book(args.folder, chromium=args.chromium, screenshots=args.screenshots,
+                               log=lambda s: print(s, flush=True))
+    except FileNotFoundError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    for p in problems: print(f'  problem: {p}')
+    n = len(list(args.folder.glob('*.html')))
+    print(f'==> {n} page(s) checked: ' + (f'{len(problems)} problem(s)' if problems else 'no problems'), flush=True)
+    return 1 if problems else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
