@@ -1,0 +1,513 @@
+"fdl.stats: lesson values, parity with torch and numpy, stability, bad input, streaming, plots, and a two-process merge."
+import functools, io, os, random, socket, subprocess, sys, textwrap
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+import fdl.stats as S
+from fdl.stats import (mean, var, std, mad, cov, corr, var_shortcut, shortcut_errors, RunningStats, RunningCov,
+                       plot_deviations, plot_scatter, plot_shortcut_error)
+
+T = torch.tensor([1., 2., 4., 18.])
+REPO = Path(__file__).resolve().parents[1]
+
+def f64(x): return x.double().numpy()
+
+# ---------------------------------------------------------------- lesson values
+
+def test_lesson_values():
+    assert mean(T).item() == 6.25 and var(T).item() == 47.1875 and mad(T).item() == 5.875
+    assert std(T).item() == pytest.approx(6.8693, abs=5e-5)
+    assert var_shortcut(T).item() == var(T).item() == 47.1875
+    assert var(T).dtype == std(T).dtype == mad(T).dtype == torch.float32
+
+def test_correction_matches_torch_defaults_when_asked():
+    assert var(T, correction=1).item() == pytest.approx(torch.var(T).item(), rel=1e-6)   # torch's default is 1
+    assert std(T, correction=1).item() == pytest.approx(torch.std(T).item(), rel=1e-6)
+    assert var(T).item() == pytest.approx(torch.var(T).item() * 3 / 4, rel=1e-6)
+
+def test_lesson_pearson_mixes_divisors():
+    g = torch.Generator().manual_seed(0)
+    u = T * 2 * (torch.randn(4, generator=g) / 10 + 0.95)
+    mixed = cov(T, u) / (torch.std(T) * torch.std(u))
+    assert (mixed / corr(T, u)).item() == pytest.approx(0.75, rel=1e-6)
+    assert corr(T, u).item() == pytest.approx(torch.corrcoef(torch.stack([T, u]))[0, 1].item(), abs=1e-6)
+
+# ---------------------------------------------------------------- parity over random shapes, dims, corrections, dtypes
+
+def _random_case(seed):
+    rng = random.Random(seed)
+    ndim = rng.randint(1, 4)
+    shape = tuple(rng.randint(1, 6) for _ in range(ndim))
+    k = rng.randint(0, ndim)
+    dim = None if k == 0 else (rng.randrange(-ndim, ndim) if k == 1 else tuple(rng.sample(range(ndim), k)))
+    return shape, dim, rng.random() < 0.5
+
+def _n(shape, dim):
+    if dim is None: return int(np.prod(shape))
+    dims = (dim,) if isinstance(dim, int) else dim
+    return int(np.prod([shape[d] for d in dims]))
+
+@pytest.mark.parametrize('seed', range(40))
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_var_std_mean_parity_with_torch_and_numpy(seed, dtype):
+    shape, dim, keepdim = _random_case(seed)
+    x = (torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 3 + 50).to(dtype)
+    n = _n(shape, dim)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    npdim = dim if dim is None or isinstance(dim, int) else tuple(dim)
+    for correction in sorted({0, 1, 0.5} - ({1, 0.5} if n < 2 else set())):
+        v = var(x, dim, keepdim, correction)
+        ref = torch.var(x, dim, correction=correction, keepdim=keepdim)
+        assert v.shape == ref.shape and v.dtype == dtype
+        torch.testing.assert_close(v, ref, **tol)
+        torch.testing.assert_close(std(x, dim, keepdim, correction), torch.std(x, dim, correction=correction, keepdim=keepdim), **tol)
+        np.testing.assert_allclose(v.double().numpy(), np.var(f64(x), axis=npdim, ddof=correction, keepdims=keepdim), rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=1e-6)
+    torch.testing.assert_close(mean(x, dim, keepdim), torch.mean(x, dim, keepdim=keepdim), **tol)
+    xd = f64(x)
+    mad_ref = np.mean(np.abs(xd - xd.mean(axis=npdim, keepdims=True)), axis=npdim, keepdims=keepdim)
+    np.testing.assert_allclose(mad(x, dim, keepdim).double().numpy(), mad_ref, rtol=1e-5, atol=1e-6)
+
+@pytest.mark.parametrize('seed', range(12))
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16, torch.int32])
+def test_low_precision_and_integer_parity(seed, dtype):
+    shape, dim, keepdim = _random_case(seed + 50)
+    x = (torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 3 + 50).to(dtype)
+    out = dtype if dtype.is_floating_point else torch.get_default_dtype()
+    for correction in ([0, 1] if _n(shape, dim) > 1 else [0]):
+        ref = torch.var(x.double(), dim, correction=correction, keepdim=keepdim)
+        v = var(x, dim, keepdim, correction)
+        assert v.dtype == out and v.shape == ref.shape
+        torch.testing.assert_close(v, ref.to(out))          # rounded once, from a float64-accurate value
+        torch.testing.assert_close(std(x, dim, keepdim, correction), ref.sqrt().to(out))
+    torch.testing.assert_close(mean(x, dim, keepdim), torch.mean(x.double(), dim, keepdim=keepdim).to(out))
+
+@pytest.mark.parametrize('seed', range(20))
+def test_cov_corr_parity_along_dims(seed):
+    shape, dim, keepdim = _random_case(seed + 100)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=g, dtype=torch.float64) + 7
+    y = 0.5 * x + torch.randn(shape, generator=g, dtype=torch.float64)
+    n, npdim = _n(shape, dim), dim if dim is None or isinstance(dim, int) else tuple(dim)
+    dx = f64(x) - f64(x).mean(axis=npdim, keepdims=True)
+    dy = f64(y) - f64(y).mean(axis=npdim, keepdims=True)
+    c_ref = np.sum(dx * dy, axis=npdim, keepdims=keepdim)
+    for correction in ([0, 1] if n > 1 else [0]):
+        np.testing.assert_allclose(cov(x, y, dim, keepdim, correction).numpy(), c_ref / (n - correction), rtol=1e-10, atol=1e-12)
+    if n > 1:
+        r_ref = c_ref / np.sqrt(np.sum(dx**2, axis=npdim, keepdims=keepdim) * np.sum(dy**2, axis=npdim, keepdims=keepdim))
+        np.testing.assert_allclose(corr(x, y, dim, keepdim).numpy(), r_ref, rtol=1e-10, atol=1e-12)
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_flat_cov_corr_match_torch(dtype):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 50, generator=g).to(dtype)
+    y = x * 2 - torch.randn(3, 50, generator=g).to(dtype)
+    for correction in (0, 1, 2):
+        torch.testing.assert_close(cov(x, y, correction=correction), torch.cov(torch.stack([x.flatten(), y.flatten()]), correction=correction)[0, 1])
+    torch.testing.assert_close(corr(x, y), torch.corrcoef(torch.stack([x.flatten(), y.flatten()]))[0, 1])
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64, torch.int64])
+def test_matrix_forms_match_torch(dtype):
+    X = (torch.randn(4, 30, generator=torch.Generator().manual_seed(2)) * 10).to(dtype)
+    Xf = X if X.is_floating_point() else X.float()
+    for correction in (0, 1, 3):
+        torch.testing.assert_close(cov(X, correction=correction), torch.cov(Xf, correction=correction))
+    torch.testing.assert_close(corr(X), torch.corrcoef(Xf))
+    assert cov(X).dtype == corr(X).dtype == Xf.dtype
+    one = X[0]
+    assert cov(one).shape == torch.cov(Xf[0]).shape == ()
+    torch.testing.assert_close(cov(one, correction=1), torch.cov(Xf[0]))
+    torch.testing.assert_close(cov(X[:1]), torch.cov(Xf[:1], correction=0))
+    assert corr(one).item() == pytest.approx(1.0)
+
+def test_zero_dim_tensor():
+    x = torch.tensor(3.)
+    for f in (var, std, mad):
+        assert f(x).shape == () and f(x).item() == 0.0
+    assert var(x, dim=0).item() == torch.var(x, dim=0, correction=0).item() == 0
+    assert mean(x, keepdim=True).shape == torch.mean(x, dim=0, keepdim=True).shape == ()
+
+@pytest.mark.parametrize('size', [S._CHUNK - 1, S._CHUNK, S._CHUNK + 1, 3 * S._CHUNK + 5])
+def test_chunked_path_matches_float64(size):
+    x = torch.randn(size, generator=torch.Generator().manual_seed(size)) * 2 + 1e4
+    ref = np.var(f64(x))
+    assert var(x).item() == pytest.approx(ref, rel=1e-6)
+    assert std(x.reshape(-1, 1)).item() == pytest.approx(ref**0.5, rel=1e-6)
+    big = x[: size // 2 * 2].reshape(2, -1).T    # non-contiguous: the unchunked path
+    assert var(big).item() == pytest.approx(np.var(f64(big)), rel=1e-6)
+
+# ---------------------------------------------------------------- stability, dtypes, overflow
+
+def test_large_mean_small_spread_float32():
+    x = torch.randn(1_000_000, generator=torch.Generator().manual_seed(0)) + 1e4
+    ref = np.var(f64(x))
+    assert abs(var(x).item() - ref) / ref < 1e-6
+    assert abs(std(x).item() - ref**0.5) / ref**0.5 < 1e-6
+    assert abs(var_shortcut(x).item() - ref) / ref > 0.5   # the shortcut loses every digit
+    y = x[:1000]
+    yref = np.var(f64(y))
+    assert abs(var(y, dim=0).item() - yref) / yref < 1e-6
+
+def test_float64_shortcut_breaks_around_1e8():
+    e = shortcut_errors([1.0, 1e8], torch.float64)
+    assert e['shortcut'][0] < 1e-12 and e['shortcut'][1] > 0.1
+    assert max(e['var']) < 1e-12
+    e32 = shortcut_errors([1.0, 1e4], torch.float32, n=500, seed=3)
+    assert e32['shortcut'][1] > 0.5 and max(e32['var']) < 1e-6 and len(e32['var']) == 2
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_half_precision_accumulates_wider(dtype):
+    x = (torch.arange(2000, dtype=torch.float64) % 7 + 200).to(dtype)
+    ref = np.var(f64(x))
+    v = var(x)
+    assert v.dtype == dtype
+    assert v.item() == pytest.approx(ref, rel=1e-2)
+    assert torch.var(x.double(), correction=0).to(dtype).item() == v.item()
+    assert mean(x).dtype == dtype and mean(x).item() == pytest.approx(f64(x).mean(), rel=1e-2)
+
+def test_integer_and_bool_inputs_give_floats():
+    i = torch.tensor([1, 2, 4, 18])
+    assert var(i).dtype == torch.get_default_dtype() and var(i).item() == 47.1875
+    assert mad(i).item() == 5.875 and mean(i).item() == 6.25 and var_shortcut(i).item() == 47.1875
+    b = torch.tensor([True, False, False, True])
+    assert var(b).item() == 0.25
+    big = torch.tensor([2**53, 2**53 + 2], dtype=torch.int64)   # computed in float64, exact
+    assert var(big, correction=1).item() == 2.0
+    assert cov(i, i * 2).item() == pytest.approx(2 * 47.1875)
+
+def test_float32_near_1e19_does_not_overflow():
+    x = torch.tensor([1e19, 2e19, 3e19, 4e19])
+    ref = np.var(f64(x))
+    for v in (var(x), var(x.repeat(100_000))):    # small and chunked paths
+        assert torch.isfinite(v) and v.item() == pytest.approx(ref, rel=1e-6)
+    assert std(x).item() == pytest.approx(ref**0.5, rel=1e-6)
+    assert mad(x).item() == pytest.approx(1e19, rel=1e-6)
+    assert cov(x, x).item() == pytest.approx(ref, rel=1e-6) and corr(x, -x).item() == pytest.approx(-1.0)
+    assert mean(torch.full((8,), 3e38)).item() == pytest.approx(3e38, rel=1e-6)
+    rs = RunningStats().update(x)
+    assert rs.var.item() == pytest.approx(ref, rel=1e-6)
+
+def test_nan_and_inf_follow_torch():
+    x = torch.tensor([[1., float('nan'), 3.], [2., 5., 7.]])
+    for dim in (None, 0, 1):
+        assert torch.equal(var(x, dim).isnan(), torch.var(x, dim).isnan())
+        assert torch.equal(std(x, dim).isnan(), torch.std(x, dim).isnan())
+        assert torch.equal(mean(x, dim).isnan(), torch.mean(x, dim).isnan())
+    assert torch.allclose(var(x, 0, correction=1)[[0, 2]], torch.var(x, 0)[[0, 2]])
+    inf = torch.tensor([1., float('inf')])
+    assert var(inf).isnan().item() and torch.var(inf).isnan().item()
+    assert cov(x, x).isnan().item() and corr(x[1], x[0]).isnan().item()
+
+def test_constant_input_to_corr_is_nan_like_torch():
+    c = torch.ones(5)
+    assert corr(torch.arange(5.), c).isnan().item()
+    assert torch.corrcoef(torch.stack([torch.arange(5.), c]))[0, 1].isnan().item()
+    m = corr(torch.stack([torch.arange(5.), c]))
+    assert torch.equal(m.isnan(), torch.corrcoef(torch.stack([torch.arange(5.), c])).isnan())
+    assert var(c).item() == 0.0 and cov(c, torch.arange(5.)).item() == 0.0
+
+def test_corr_is_clipped_and_scale_free():
+    x = torch.randn(1000, generator=torch.Generator().manual_seed(5)) + 3
+    assert corr(x, x).item() == 1.0 and corr(x, -x).item() == -1.0
+    assert corr(x * 1e3 + 5, x).item() == pytest.approx(1.0, abs=1e-6)
+
+# ---------------------------------------------------------------- bad input
+
+BAD_INPUT = [
+    (lambda: var([1., 2.]), TypeError, 'x must be a torch.Tensor, got list'),
+    (lambda: mean(np.ones(3)), TypeError, 'x must be a torch.Tensor'),
+    (lambda: std(torch.ones(3, dtype=torch.complex64)), TypeError, 'x is complex'),
+    (lambda: var(torch.tensor([])), ValueError, 'x has no values'),
+    (lambda: mean(torch.zeros(3, 0), dim=1), ValueError, 'x has no values'),
+    (lambda: var(T, dim=1), IndexError, 'dim=1 is out of range'),
+    (lambda: var(T, dim=-2), IndexError, 'dim=-2 is out of range'),
+    (lambda: var(torch.zeros(2, 2), dim=(0, -2)), ValueError, 'names a dimension twice'),
+    (lambda: var(T, dim=()), ValueError, 'dim=\\(\\) names no dimension'),
+    (lambda: var(T, dim=1.0), TypeError, 'dim must be None, an int or a tuple of ints'),
+    (lambda: var(T, dim=True), TypeError, 'dim must be None'),
+    (lambda: var(T, keepdim=1), TypeError, 'keepdim must be True or False'),
+    (lambda: var(T, correction=4), ValueError, 'correction=4 leaves no degrees of freedom for n=4'),
+    (lambda: std(torch.tensor([5.]), correction=1), ValueError, 'correction=1'),
+    (lambda: var(T, correction=-1), ValueError, 'correction must be >= 0'),
+    (lambda: var(T, correction='1'), TypeError, 'correction must be a number'),
+    (lambda: var_shortcut(T, correction=4), ValueError, 'correction=4'),
+    (lambda: cov(T, T[:3]), ValueError, r'y has shape \(3,\) but x has shape \(4,\)'),
+    (lambda: corr(T, T[None]), ValueError, 'y has shape'),
+    (lambda: cov(T, [1., 2., 3., 4.]), TypeError, 'y must be a torch.Tensor'),
+    (lambda: corr(T, T.to(torch.complex64)), TypeError, 'y is complex'),
+    (lambda: cov(T, T, correction=4), ValueError, 'correction=4'),
+    (lambda: cov(torch.zeros(2, 3, 4)), ValueError, 'x must be 1-D or 2-D'),
+    (lambda: cov(torch.zeros(2, 0)), ValueError, 'x has no observations'),
+    (lambda: cov(torch.zeros(2, 3), correction=3), ValueError, 'correction=3'),
+    (lambda: corr(torch.zeros(2, 3), dim=0), ValueError, 'dim and keepdim apply to corr'),
+    (lambda: cov(torch.zeros(2, 3), keepdim=True), ValueError, 'dim and keepdim apply to cov'),
+    (lambda: corr([[1., 2.]]), TypeError, 'x must be a torch.Tensor'),
+]
+
+@pytest.mark.parametrize('call,exc,msg', BAD_INPUT)
+def test_bad_input(call, exc, msg):
+    with pytest.raises(exc, match=msg): call()
+
+def test_torch_behaviour_we_document():
+    "The cases where fdl raises and torch returns something, as the notebook's table says."
+    with pytest.warns(UserWarning): assert torch.var(torch.tensor([])).isnan().item()
+    with pytest.warns(UserWarning): assert torch.var(torch.tensor([1., 2.]), correction=2).isinf().item()
+    with pytest.raises(RuntimeError): torch.var(torch.tensor([1, 2]))
+    with pytest.raises(RuntimeError): torch.mean(torch.tensor([1, 2]))
+    assert torch.var(torch.ones(3, dtype=torch.complex64)).item() == 0
+
+# ---------------------------------------------------------------- hypothesis properties
+
+ints = st.lists(st.integers(-1000, 1000), min_size=2, max_size=60)
+
+@settings(max_examples=60, deadline=None)
+@given(ints, st.integers(-10**6, 10**6), st.sampled_from([torch.float32, torch.float64]))
+def test_var_and_cov_are_shift_invariant(xs, shift, dtype):
+    x = torch.tensor(xs, dtype=dtype)      # integers: x + shift is exact in both dtypes
+    y = x.flip(0) * 2 + 1
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert var(x + shift).item() == pytest.approx(var(x).item(), rel=tol, abs=tol)
+    assert cov(x + shift, y - shift).item() == pytest.approx(cov(x, y).item(), rel=tol, abs=tol * var(x).item()**0.5 * var(y).item()**0.5 + tol)
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=2, max_size=60),
+       st.floats(-1e3, 1e3).filter(lambda a: abs(a) > 1e-3), st.integers(-20, 20))
+def test_scale_laws(xs, a, k):
+    x = torch.tensor(xs, dtype=torch.float64)
+    y = x.roll(1) + 1
+    v = var(x).item()
+    assert var(x * 2.0**k).item() == v * 4.0**k           # powers of two scale exactly
+    assert var(a * x).item() == pytest.approx(a * a * v, rel=1e-9, abs=1e-300)
+    assert std(a * x).item() == pytest.approx(abs(a) * std(x).item(), rel=1e-9, abs=1e-300)
+    assert mad(a * x).item() == pytest.approx(abs(a) * mad(x).item(), rel=1e-9, abs=1e-9 * abs(a))
+    assert cov(a * x, 3 * y).item() == pytest.approx(3 * a * cov(x, y).item(), rel=1e-9, abs=1e-9 * abs(a) * (v * var(y).item())**0.5)
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)), min_size=2, max_size=60))
+def test_corr_lies_in_unit_interval(pairs):
+    x, y = torch.tensor(pairs, dtype=torch.float64).T
+    r = corr(x, y)
+    assert r.isnan().item() or -1.0 <= r.item() <= 1.0
+    r32 = corr(x.float(), y.float())
+    assert r32.isnan().item() or -1.0 <= r32.item() <= 1.0
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 300), st.lists(st.integers(0, 300), max_size=8), st.randoms(use_true_random=False),
+       st.sampled_from([(), (3,), (2, 2)]))
+def test_running_stats_any_chunking_any_merge_order(n, cuts, rnd, features):
+    data = torch.randn(n, *features, generator=torch.Generator().manual_seed(n)) * 5 + 100
+    bounds = sorted({0, n, *[c % (n + 1) for c in cuts]})
+    pieces = [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    parts = []
+    for p in pieces:                    # each piece fed in its own random chunking
+        rs = RunningStats()
+        i = 0
+        while i < len(p):
+            step = rnd.randint(1, len(p))
+            rs.update(p[i:i + step]); i += step
+        parts.append(rs)
+    while len(parts) > 1:               # merge in a random tree order
+        a = parts.pop(rnd.randrange(len(parts))); b = parts.pop(rnd.randrange(len(parts)))
+        parts.append(a.merge(b))
+    total = parts[0]
+    assert total.n == n
+    torch.testing.assert_close(total.mean, mean(data, dim=0), rtol=1e-6, atol=1e-4)
+    torch.testing.assert_close(total.var, var(data, dim=0), rtol=1e-5, atol=1e-5)
+
+# ---------------------------------------------------------------- RunningStats / RunningCov
+
+def test_running_stats_matches_batch_and_torch():
+    data = torch.randn(1000, 3, generator=torch.Generator().manual_seed(0)) * torch.tensor([1., 10., .1]) + 1e4
+    rs = RunningStats(correction=1)
+    for c in data.split(77): rs.update(c)
+    assert rs.n == 1000 and rs.mean.dtype == torch.float32 and rs.var.shape == (3,)
+    torch.testing.assert_close(rs.var, torch.var(data.double(), dim=0).float(), rtol=1e-6, atol=0)
+    torch.testing.assert_close(rs.std, torch.std(data.double(), dim=0).float(), rtol=1e-6, atol=0)
+    torch.testing.assert_close(rs.mean, data.double().mean(0).float())
+    assert repr(rs) == 'RunningStats(n=1000, features=(3,), correction=1)'
+
+def test_running_stats_scalar_stream_and_dtypes():
+    rs = RunningStats().update(T[:1]).update(T[1:3]).update(torch.tensor([]))
+    rs.update(T[3:])
+    assert rs.n == 4 and rs.var.item() == 47.1875 and rs.mean.item() == 6.25
+    assert rs.std.item() == pytest.approx(6.8693, abs=5e-5)
+    ri = RunningStats().update(torch.tensor([1, 2, 4, 18]))
+    assert ri.var.dtype == torch.get_default_dtype() and ri.var.item() == 47.1875
+    rd = RunningStats().update(T.double())
+    assert rd.var.dtype == torch.float64
+    assert RunningStats().update(T.half()).var.dtype == torch.float16
+    assert RunningStats().update(T).merge(rd).var.dtype == torch.float64
+
+def test_running_stats_large_stream_is_accurate():
+    x = torch.randn(3_000_000, generator=torch.Generator().manual_seed(1)) + 1e4
+    rs = RunningStats()
+    for c in x.split(1_000_000): rs.update(c)
+    ref = np.var(f64(x))
+    assert abs(rs.var.item() - ref) / ref < 1e-6
+
+def test_running_stats_rejects_without_changing_state():
+    rs = RunningStats().update(torch.randn(10, 3))
+    before = rs.state_dict()
+    def same():
+        after = rs.state_dict()
+        return after['n'] == before['n'] and torch.equal(after['mean'], before['mean']) and torch.equal(after['m2'], before['m2'])
+    with pytest.raises(ValueError, match=r'batch has features of shape \(4,\), but earlier data had \(3,\)'): rs.update(torch.zeros(5, 4))
+    with pytest.raises(ValueError, match='batch must have shape'): rs.update(torch.tensor(1.))
+    with pytest.raises(TypeError, match='batch must be a torch.Tensor'): rs.update([[1., 2., 3.]])
+    with pytest.raises(TypeError, match='batch is complex'): rs.update(torch.zeros(2, 3, dtype=torch.complex64))
+    with pytest.raises(ValueError, match=r'cannot merge: other has features of shape \(2,\), self has \(3,\)'):
+        rs.merge(RunningStats().update(torch.zeros(4, 2)))
+    with pytest.raises(TypeError, match='other must be a RunningStats'): rs.merge(torch.zeros(3))
+    with pytest.raises(ValueError, match="state is missing \\['m2'\\]"): rs.load_state_dict({'n': 1, 'mean': 0, 'dtype': None, 'correction': 0})
+    with pytest.raises(ValueError, match="state\\['n'\\] must be an int"): rs.load_state_dict({**before, 'n': -1})
+    with pytest.raises(ValueError, match="must be tensors of the same shape"): rs.load_state_dict({**before, 'm2': torch.zeros(2)})
+    assert same()
+
+def test_running_stats_empty_and_correction():
+    rs = RunningStats(correction=1)
+    assert rs.n == 0 and repr(rs) == 'RunningStats(n=0, features=None, correction=1)'
+    for prop in ('mean', 'var', 'std'):
+        with pytest.raises(ValueError, match='no data yet'): getattr(rs, prop)
+    rs.update(torch.tensor([3.]))
+    assert rs.mean.item() == 3.0
+    with pytest.raises(ValueError, match='correction=1 leaves no degrees of freedom for n=1'): rs.var
+    with pytest.raises(ValueError, match='correction must be >= 0'): RunningStats(correction=-1)
+    assert RunningStats().merge(RunningStats()).n == 0
+    assert RunningStats().merge(rs).mean.item() == 3.0 and rs.merge(RunningStats()).n == 1
+
+def test_running_stats_state_dict_round_trip():
+    data = torch.randn(100, 2, generator=torch.Generator().manual_seed(3))
+    rs = RunningStats(correction=1).update(data[:60])
+    buf = io.BytesIO(); torch.save(rs.state_dict(), buf); buf.seek(0)
+    resumed = RunningStats().load_state_dict(torch.load(buf))
+    assert resumed.correction == 1 and resumed.n == 60
+    resumed.update(data[60:]); rs.update(data[60:])
+    assert torch.equal(resumed.var, rs.var)
+    assert RunningStats().load_state_dict(RunningStats().state_dict()).n == 0
+    sd = rs.state_dict(); sd['mean'] += 1       # the dict is a copy
+    assert not torch.equal(rs.state_dict()['mean'], sd['mean'])
+
+def test_running_cov_matches_batch():
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(500, 2, generator=g) + 100
+    y = x * torch.tensor([2., -1.]) + torch.randn(500, 2, generator=g)
+    rc = RunningCov(correction=1)
+    for cx, cy in zip(x.split(64), y.split(64)): rc.update(cx, cy)
+    assert rc.n == 500 and repr(rc) == 'RunningCov(n=500)'
+    torch.testing.assert_close(rc.cov, cov(x, y, dim=0, correction=1), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(rc.corr, corr(x, y, dim=0), rtol=1e-6, atol=1e-6)
+    ref = torch.stack([torch.corrcoef(torch.stack([x[:, j], y[:, j]]))[0, 1] for j in range(2)])
+    torch.testing.assert_close(rc.corr, ref, rtol=1e-5, atol=1e-6)
+    a, b = RunningCov(1).update(x[:123], y[:123]), RunningCov(1).update(x[123:], y[123:])
+    torch.testing.assert_close(b.merge(a).cov, rc.cov, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(rc.x.var, var(x, dim=0, correction=1), rtol=1e-6, atol=1e-6)
+    sd = RunningCov().load_state_dict(rc.state_dict())
+    assert torch.equal(sd.cov, rc.cov) and torch.equal(sd.corr, rc.corr)
+
+def test_running_cov_rejects_without_changing_state():
+    rc = RunningCov().update(torch.randn(5, 2), torch.randn(5, 2))
+    c0 = rc.cov.clone()
+    with pytest.raises(ValueError, match=r'y has shape \(4, 2\) but x has shape \(5, 2\)'): rc.update(torch.zeros(5, 2), torch.zeros(4, 2))
+    with pytest.raises(ValueError, match=r'y has features of shape \(3,\)'): rc.update(torch.zeros(5, 2), torch.zeros(5, 3))
+    with pytest.raises(ValueError, match='x has features of shape'): rc.update(torch.zeros(5, 3), torch.zeros(5, 3))
+    with pytest.raises(TypeError, match='y must be a torch.Tensor'): rc.update(torch.zeros(5, 2), None)
+    with pytest.raises(ValueError, match='cannot merge'): rc.merge(RunningCov().update(torch.zeros(2, 3), torch.zeros(2, 3)))
+    with pytest.raises(TypeError, match='other must be a RunningCov'): rc.merge(RunningStats())
+    with pytest.raises(ValueError, match='do not describe the same pairs'):
+        RunningCov().load_state_dict({**rc.state_dict(), 'y': RunningStats().state_dict()})
+    assert rc.n == 5 and torch.equal(rc.cov, c0)
+    assert RunningCov().update(torch.zeros(0, 2), torch.zeros(0, 2)).n == 0
+    with pytest.raises(ValueError, match='no data yet'): RunningCov().corr
+
+# ---------------------------------------------------------------- two processes with torch.distributed
+
+WORKER = textwrap.dedent('''
+    import datetime, functools, sys, torch, torch.distributed as dist
+    from fdl.stats import RunningStats
+    rank, world, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=60))
+    data = torch.randn(10_001, 3, generator=torch.Generator().manual_seed(0)) * 3 + 1e3
+    shard = data.tensor_split(world)[rank]
+    stats = RunningStats(correction=1)
+    for chunk in shard.split(999): stats.update(chunk)
+    gathered = [None] * world
+    dist.all_gather_object(gathered, stats)
+    total = functools.reduce(RunningStats.merge, gathered, RunningStats(correction=1))
+    torch.save(total.state_dict(), f'{out}.{rank}')
+    dist.destroy_process_group()
+''')
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+def test_two_processes_merge_to_single_process_result(tmp_path):
+    script, out = tmp_path / 'worker.py', tmp_path / 'state'
+    script.write_text(WORKER)
+    env = {**os.environ, 'PYTHONPATH': f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", 'OMP_NUM_THREADS': '1'}
+    port = str(_free_port())
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), '2', port, str(out)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in range(2)]
+    try:
+        logs = [p.communicate(timeout=120)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None: p.kill(); p.wait()
+    assert [p.returncode for p in procs] == [0, 0], logs
+    data = torch.randn(10_001, 3, generator=torch.Generator().manual_seed(0)) * 3 + 1e3
+    single = RunningStats(correction=1).update(data)
+    for r in range(2):
+        merged = RunningStats().load_state_dict(torch.load(f'{out}.{r}'))
+        assert merged.n == 10_001
+        torch.testing.assert_close(merged.mean, single.mean, rtol=1e-7, atol=0)
+        torch.testing.assert_close(merged.var, single.var, rtol=1e-6, atol=0)
+        torch.testing.assert_close(merged.var, torch.var(data.double(), dim=0).float(), rtol=1e-6, atol=0)
+
+# ---------------------------------------------------------------- plots and import weight
+
+@pytest.fixture
+def plt():
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    yield plt
+    plt.close('all')
+
+def test_plot_deviations_shows_shares(plt):
+    ax = plot_deviations(T)
+    heights = [p.get_height() for p in ax.patches]
+    d = T.double() - 6.25
+    assert heights[:4] == pytest.approx((100 * d**2 / (d**2).sum()).tolist())
+    assert heights[4:] == pytest.approx((100 * d.abs() / d.abs().sum()).tolist())
+    assert heights[3] == pytest.approx(73.15, abs=0.01) and heights[7] == 50.0
+    assert [t.get_text() for t in ax.get_xticklabels()] == ['1', '2', '4', '18']
+
+def test_plot_scatter_titles_with_corr(plt):
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(4, generator=g)
+    fig, ax = plt.subplots()
+    assert plot_scatter(T, v, ax=ax, color='red') is ax
+    assert ax.get_title() == f'Pearson r = {corr(T, v).item():.3f}'
+    assert len(ax.collections[0].get_offsets()) == 4
+    assert plot_scatter(T, 2 * T).get_title() == 'Pearson r = 1.000'
+    plt.close('all')
+    with pytest.raises(ValueError, match='y has shape'): plot_scatter(T, T[:2])
+    assert plt.get_fignums() == []          # checked before anything is drawn
+
+def test_plot_shortcut_error_lines(plt):
+    ax = plot_shortcut_error(n=200)
+    labels = [l.get_label() for l in ax.get_lines() if not l.get_label().startswith('_')]
+    assert labels == ['shortcut, float32', 'var, float32', 'shortcut, float64', 'var, float64']
+    sc32 = ax.get_lines()[0].get_ydata()
+    assert sc32[0] < 1e-5 and max(sc32) > 1     # fine near 0, useless far from it
+    assert max(ax.get_lines()[1].get_ydata()) < 1e-6
+
+def test_import_does_not_load_matplotlib():
+    code = 'import sys, fdl.stats; print("matplotlib" in sys.modules)'
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, 'PYTHONPATH': str(REPO)})
+    assert out.stdout.strip() == 'False', out.stderr
