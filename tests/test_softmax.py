@@ -1,0 +1,412 @@
+"Tests for fdl.softmax: parity with torch's softmax, losses and gradients; stability; bad input; properties."
+import itertools, subprocess, sys, zlib
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+import numpy as np
+from fdl.softmax import (logsumexp, log_softmax, softmax, nll, cross_entropy, binary_cross_entropy_with_logits,
+                         plot_softmax_temperatures)
+
+inf, nan = float('inf'), float('nan')
+torch.manual_seed(4)
+
+def close(a, b, tol):
+    torch.testing.assert_close(a, b, rtol=tol, atol=tol, equal_nan=True)
+
+# ---------------------------------------------------------------- softmax, logsumexp, log_softmax
+
+def test_lesson_value():
+    close(log_softmax(torch.tensor([10., 11.])), torch.tensor([-1.3133, -0.3133]), 1e-4)
+
+@pytest.mark.parametrize('shape', [(7,), (3, 5), (2, 3, 4), (2, 1, 3, 5)])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_parity_any_dim(shape, dtype):
+    x = torch.randn(shape, dtype=dtype) * 10
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    for dim in range(-len(shape), len(shape)):
+        close(log_softmax(x, dim), F.log_softmax(x, dim), tol)
+        close(softmax(x, dim), F.softmax(x, dim), tol)
+        for keepdim in (False, True):
+            close(logsumexp(x, dim, keepdim), torch.logsumexp(x, dim, keepdim), tol)
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_half_keeps_dtype(dtype):
+    x = (torch.randn(6, 9) * 5).to(dtype)
+    for ours, theirs in [(log_softmax(x), F.log_softmax(x, -1)), (softmax(x), F.softmax(x, -1)),
+                         (logsumexp(x), torch.logsumexp(x, -1))]:
+        assert ours.dtype == dtype
+        close(ours.float(), theirs.float(), 3e-2)
+
+@pytest.mark.parametrize('shape', [(1100, 500), (70, 64, 130), (3, 200000)])
+def test_large_inputs_are_summed_slice_by_slice(shape):
+    "Above `_SLICE` elements the exponentials are summed a slice at a time; results and gradients are unchanged."
+    from fdl.softmax import _SLICE
+    torch.manual_seed(0)
+    x = torch.randn(shape) * 20
+    assert x.numel() > _SLICE
+    x.view(-1)[:500] = -inf                                         # some masked entries, maybe whole rows
+    for dim in range(len(shape)):
+        close(logsumexp(x, dim), torch.logsumexp(x, dim), 1e-5)
+        close(log_softmax(x, dim), F.log_softmax(x, dim), 1e-5)
+        close(softmax(x, dim), F.softmax(x, dim), 1e-6)
+    xr, x64 = x.clamp(min=-50).requires_grad_(), x.clamp(min=-50).double().requires_grad_()
+    seed = torch.randn(shape)
+    for ours, theirs in [(log_softmax, F.log_softmax), (softmax, F.softmax)]:  # along dim 1, sliced along dim 0
+        exact = torch.autograd.grad(theirs(x64, 1), x64, seed.double())[0]
+        ours_err = (torch.autograd.grad(ours(xr, 1), xr, seed)[0].double() - exact).abs().max()
+        torch_err = (torch.autograd.grad(theirs(xr, 1), xr, seed)[0].double() - exact).abs().max()
+        assert ours_err <= 2 * torch_err + 1e-6, (ours_err, torch_err)   # float32 sums of 1e5 terms: compare errors
+    # torch's logsumexp gradient is exp(x - result), which inherits the rounding of a result near 60 (a step of 4e-6);
+    # ours is exp(x - max) / sum, so compare both with the float64 gradient
+    exact = torch.softmax(xr.detach().double(), 0)
+    close(torch.autograd.grad(logsumexp(xr, 0).sum(), xr)[0].double(), exact, 1e-6)
+    close(torch.autograd.grad(torch.logsumexp(xr, 0).sum(), xr)[0].double(), exact, 1e-5)
+
+@pytest.mark.parametrize('scale', [1e4, 1e30, 3e38])
+def test_extreme_logits_stable(scale):
+    x = torch.tensor([[1., 0.5, -1.], [-1., -0.5, 0.25]]) * scale
+    for ours, theirs in [(log_softmax(x), F.log_softmax(x, -1)), (softmax(x), F.softmax(x, -1)),
+                         (logsumexp(x), torch.logsumexp(x, -1))]:
+        assert torch.equal(ours.isfinite(), theirs.isfinite())
+        close(ours, theirs, 1e-6)
+    assert softmax(x).isfinite().all() and logsumexp(x).isfinite().all()
+
+def test_shifted_naive_failure_is_fixed():
+    for shift in (100., -120., 1e4, -1e4):
+        x = torch.tensor([10., 11.]) + shift
+        close(log_softmax(x), torch.tensor([-1.3132617, -0.3132617]), 1e-6)
+
+def test_masked_and_infinite_rows_match_torch():
+    x = torch.tensor([[0., -inf, 1.], [-inf, -inf, -inf], [inf, 1., 2.], [-inf, 5., -inf], [nan, 0., 1.]])
+    sm, lsm, lse = softmax(x), log_softmax(x), logsumexp(x)
+    close(sm, F.softmax(x, -1), 1e-6); close(lsm, F.log_softmax(x, -1), 1e-6); close(lse, torch.logsumexp(x, -1), 1e-6)
+    assert sm[0, 1] == 0 and sm[0, [0, 2]].isfinite().all() and lsm[0, 1] == -inf
+    assert sm[1].isnan().all() and lsm[1].isnan().all() and lse[1] == -inf   # all -inf: nan / nan / -inf, as torch
+    assert lse[2] == inf and sm[4].isnan().all()
+    assert torch.equal(softmax(x[3:4]), torch.tensor([[0., 1., 0.]]))
+
+def test_gradients_by_autograd():
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    for f in (lambda x: log_softmax(x, 1), lambda x: softmax(x, 0), lambda x: logsumexp(x, 1), lambda x: logsumexp(x, 0, True)):
+        assert torch.autograd.gradcheck(f, x)
+
+@pytest.mark.parametrize('f', [softmax, log_softmax, logsumexp])
+def test_integer_input_rejected(f):
+    with pytest.raises(TypeError, match='x must be a floating-point tensor, got dtype torch.int64'): f(torch.arange(3))
+    with pytest.raises(TypeError, match='x must be a torch.Tensor'): f([1., 2.])
+
+@settings(max_examples=40, deadline=None)
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_side=5),
+                  elements=st.floats(-1e6, 1e6, allow_nan=False)), st.floats(-1e6, 1e6), st.integers(0, 2))
+def test_properties(a, shift, dim):
+    x = torch.from_numpy(a)
+    dim = dim % x.dim()
+    close(log_softmax(x + shift, dim), log_softmax(x, dim), 1e-6)           # shift invariance
+    close(softmax(x, dim).sum(dim), torch.ones(x.sum(dim).shape, dtype=x.dtype), 1e-12)
+    lse, mx = logsumexp(x, dim), x.amax(dim)
+    assert (lse >= mx).all() and (lse <= mx + np.log(x.shape[dim]) + 1e-9).all()
+
+# ---------------------------------------------------------------- nll
+
+def test_nll_parity():
+    logp = F.log_softmax(torch.randn(6, 4, 3, dtype=torch.float64), 1)
+    target = torch.randint(0, 4, (6, 3)); target[0, 0] = target[2, 1] = 2
+    w = torch.rand(4, dtype=torch.float64)
+    for red, weight, ii in itertools.product(['none', 'mean', 'sum'], [None, w], [-100, 2]):
+        kw = dict(weight=weight, ignore_index=ii, reduction=red)
+        close(nll(logp, target, **kw), F.nll_loss(logp, target, **kw), 1e-12)
+        close(nll(logp[:, :, 0], target[:, 0], **kw), F.nll_loss(logp[:, :, 0], target[:, 0], **kw), 1e-12)
+        close(nll(logp[0, :, 0], target[0, 0], **kw), F.nll_loss(logp[0, :, 0], target[0, 0], **kw), 1e-12)
+
+def test_nll_gradient_and_errors():
+    logp = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0, 2, 1, -100, 2])
+    assert torch.autograd.gradcheck(lambda l: nll(l, t, torch.tensor([1., 2., .5], dtype=torch.float64)), logp)
+    with pytest.raises(TypeError, match='log_probs must be a floating-point'): nll(t, t)
+    with pytest.raises(ValueError, match=r'class index 3, outside \[0, 2\] for log_probs of shape \(5, 3\)'):
+        nll(logp, torch.tensor([0, 3, 1, 1, 1]))
+
+# ---------------------------------------------------------------- cross_entropy parity grid
+
+SHAPES = [(5,), (6, 5), (4, 5, 3), (3, 5, 2, 2)]
+
+def make_targets(shape, dtype, kind, ignore_index):
+    n_classes = shape[0] if len(shape) == 1 else shape[1]
+    if kind == 'probs':
+        return F.softmax(torch.randn(shape, dtype=dtype) * 2, 0 if len(shape) == 1 else 1)
+    idx_shape = () if len(shape) == 1 else shape[:1] + shape[2:]
+    t = torch.randint(0, n_classes, idx_shape)
+    if t.dim(): t.view(-1)[0] = ignore_index if ignore_index != 1 else 1   # class 1 is ignored when ignore_index=1
+    return t
+
+GRID = [case for case in itertools.product(SHAPES, [torch.float32, torch.float64], ['none', 'mean', 'sum'], [False, True],
+                                           [-100, 1], [0., 0.25], ['index', 'probs'])
+        if not (case[-1] == 'probs' and case[4] >= 0)]   # ignore_index does not apply to probability targets
+
+@pytest.mark.parametrize('shape,dtype,reduction,weighted,ignore_index,smoothing,kind', GRID)
+def test_cross_entropy_parity(shape, dtype, reduction, weighted, ignore_index, smoothing, kind):
+    torch.manual_seed(zlib.crc32(repr((shape, dtype, reduction, weighted, ignore_index, smoothing, kind)).encode()))
+    g = torch.Generator().manual_seed(torch.initial_seed())
+    x = (torch.randn(shape, dtype=dtype, generator=g) * 3).requires_grad_()
+    target = make_targets(shape, dtype, kind, ignore_index)
+    weight = torch.rand(x.shape[0 if x.dim() == 1 else 1], dtype=dtype, generator=g) + 0.2 if weighted else None
+    kw = dict(weight=weight, ignore_index=ignore_index, reduction=reduction, label_smoothing=smoothing)
+    ours, theirs = cross_entropy(x, target, **kw), F.cross_entropy(x, target, **kw)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    close(ours, theirs, 1e-6 if dtype == torch.float32 else 1e-12)
+    seed = torch.randn(ours.shape, dtype=dtype, generator=g)           # a non-trivial upstream gradient
+    g_ours, = torch.autograd.grad(ours, x, seed)
+    g_theirs, = torch.autograd.grad(theirs, x, seed)
+    close(g_ours, g_theirs, 1e-5 if dtype == torch.float32 else 1e-12)
+
+def test_cross_entropy_float32_large_batch_parity():
+    x = torch.randn(512, 100, requires_grad=True)
+    t = torch.randint(0, 100, (512,))
+    for kw in [{}, dict(label_smoothing=0.1, weight=torch.rand(100) + 0.1)]:
+        close(cross_entropy(x, t, **kw), F.cross_entropy(x, t, **kw), 1e-6)
+        close(torch.autograd.grad(cross_entropy(x, t, **kw), x)[0], torch.autograd.grad(F.cross_entropy(x, t, **kw), x)[0], 1e-5)
+
+@pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
+@pytest.mark.parametrize('shape', [(4, 3), (3, 4, 2), (4,)])
+def test_gradcheck(reduction, shape):
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    n_classes = shape[0] if len(shape) == 1 else shape[1]
+    idx = torch.randint(0, n_classes, () if len(shape) == 1 else shape[:1] + shape[2:])
+    if idx.dim(): idx.view(-1)[1] = -100
+    w = torch.rand(n_classes, dtype=torch.float64) + 0.1
+    for weight, eps in itertools.product([None, w], [0., 0.3]):
+        kw = dict(weight=weight, reduction=reduction, label_smoothing=eps)
+        assert torch.autograd.gradcheck(lambda x: cross_entropy(x, idx, **kw), x)
+    probs = F.softmax(torch.randn(shape, dtype=torch.float64), 0 if len(shape) == 1 else 1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x, t: cross_entropy(x, t, w, reduction=reduction, label_smoothing=0.2), (x, probs))
+
+def test_target_gradient_matches_torch():
+    x = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    t = F.softmax(torch.randn(4, 5, dtype=torch.float64), 1).requires_grad_()
+    w = (torch.rand(5, dtype=torch.float64) + 0.1).requires_grad_()
+    ours = torch.autograd.grad(cross_entropy(x, t, w, label_smoothing=0.1), (x, t, w))
+    theirs = torch.autograd.grad(F.cross_entropy(x, t, w, label_smoothing=0.1), (x, t, w))
+    for a, b in zip(ours, theirs): close(a, b, 1e-12)
+
+def test_ignored_items_get_no_gradient_and_all_ignored_is_nan():
+    x = torch.randn(3, 4, requires_grad=True)
+    t = torch.tensor([1, -100, 2])
+    g, = torch.autograd.grad(cross_entropy(x, t, label_smoothing=0.2), x)
+    assert torch.equal(g[1], torch.zeros(4))
+    none = torch.full((3,), -100)
+    for red in ('mean', 'sum', 'none'):
+        for eps in (0., 0.1):
+            close(cross_entropy(x, none, reduction=red, label_smoothing=eps), F.cross_entropy(x, none, reduction=red, label_smoothing=eps), 0)
+    assert cross_entropy(x, none).isnan()
+
+def test_empty_batch_matches_torch():
+    x = torch.randn(0, 4)
+    for t in (torch.zeros(0, dtype=torch.long), torch.zeros(0, 4)):
+        for red in ('mean', 'sum', 'none'):
+            close(cross_entropy(x, t, reduction=red), F.cross_entropy(x, t, reduction=red), 0)
+
+def test_retain_graph_second_backward_and_no_double_backward():
+    x = torch.randn(5, 4, requires_grad=True)
+    t = torch.tensor([0, 3, 1, 2, 2])
+    loss = cross_entropy(x, t, label_smoothing=0.1)
+    first, = torch.autograd.grad(loss, x, retain_graph=True)
+    second, = torch.autograd.grad(loss, x)
+    close(first, second, 0)
+    close(first, torch.autograd.grad(F.cross_entropy(x, t, label_smoothing=0.1), x)[0], 1e-6)
+    g, = torch.autograd.grad(cross_entropy(x, t), x, torch.ones((), requires_grad=True), create_graph=True)
+    with pytest.raises(RuntimeError, match='once_differentiable'): g.sum().backward()
+
+def test_integer_target_dtypes():
+    x = torch.randn(4, 3)
+    t = torch.tensor([0, 2, 1, 1])
+    for dtype in (torch.int32, torch.int16, torch.uint8):
+        close(cross_entropy(x, t.to(dtype)), F.cross_entropy(x, t), 1e-6)
+
+# ---------------------------------------------------------------- stability, masks, nan, half
+
+@pytest.mark.parametrize('scale', [1e4, 1e8, 1e30])
+def test_extreme_logits_finite_where_torch_is(scale):
+    x = (torch.tensor([[1., -1., 0.5], [-0.5, 0.25, 1.]]) * scale).requires_grad_()
+    t = torch.tensor([0, 1])
+    for eps in (0., 0.1):
+        ours, theirs = cross_entropy(x, t, label_smoothing=eps), F.cross_entropy(x, t, label_smoothing=eps)
+        assert ours.isfinite() and theirs.isfinite()
+        close(ours, theirs, 1e-6)
+        g, = torch.autograd.grad(ours, x)
+        assert g.isfinite().all()
+        close(g, torch.autograd.grad(theirs, x)[0], 1e-6)
+
+@pytest.mark.parametrize('offset', [1e4, -1e4, 3e5])
+def test_small_losses_on_large_logits_keep_their_digits(offset):
+    "A loss of 0.3 on logits near 1e4 must not inherit the rounding of 1e4 (a float32 step of 1e-3)."
+    x = (torch.tensor([[0., -1., -2.5, -4.], [-0.5, 0., -3., -1.]]) + offset).requires_grad_()
+    t = torch.tensor([0, 1])
+    w = torch.tensor([1., 2., 0.5, 1.5])
+    exact = lambda **kw: F.cross_entropy(x.detach().double() - offset, t, **{k: v.double() if torch.is_tensor(v) else v for k, v in kw.items()})
+    for kw in ({}, dict(label_smoothing=0.2), dict(weight=w, label_smoothing=0.2, reduction='none')):
+        close(cross_entropy(x, t, **kw).double(), exact(**kw), 1e-6)
+        close(cross_entropy(x, t, **kw), F.cross_entropy(x, t, **kw), 1e-6)
+
+def test_masked_classes():
+    x = torch.tensor([[2., -inf, 0.5, 1.], [-inf, 3., -inf, 0.]], requires_grad=True)
+    t = torch.tensor([0, 3])
+    ours, theirs = cross_entropy(x, t, reduction='none'), F.cross_entropy(x, t, reduction='none')
+    assert ours.isfinite().all()
+    close(ours, theirs, 1e-6)
+    g, = torch.autograd.grad(ours.sum(), x)
+    assert g.isfinite().all() and (g[x.detach() == -inf] == 0).all()
+    close(g, torch.autograd.grad(theirs.sum(), x)[0], 1e-6)
+    assert cross_entropy(x, torch.tensor([1, 3])).isinf()       # the target class is masked: infinite loss, as torch
+    assert F.cross_entropy(x, torch.tensor([1, 3])).isinf()
+
+def test_probability_targets_zero_times_log_zero_is_zero():
+    x = torch.tensor([[2., -inf, 0.5], [1., 0., -inf]], requires_grad=True)
+    t = torch.tensor([[0.6, 0., 0.4], [0.5, 0.5, 0.]])
+    ours = cross_entropy(x, t, reduction='none')
+    assert F.cross_entropy(x, t, reduction='none').isnan().all()     # torch: 0 * -inf = nan
+    expected = torch.stack([F.cross_entropy(x[0, [0, 2]], t[0, [0, 2]]), F.cross_entropy(x[1, :2], t[1, :2])])
+    close(ours, expected, 1e-6)                                      # same as dropping the masked class
+    g, = torch.autograd.grad(ours.sum(), x)
+    assert g.isfinite().all()
+
+def test_nan_logits_propagate():
+    x = torch.tensor([[0., nan, 1.], [0., 1., 2.]])
+    assert cross_entropy(x, torch.tensor([0, 1]), reduction='none')[0].isnan()
+    assert cross_entropy(x, torch.tensor([0, 1])).isnan()
+    assert cross_entropy(x, torch.tensor([[1., 0., 0.], [0., 1., 0.]])).isnan()
+    assert binary_cross_entropy_with_logits(x, torch.ones(2, 3)).isnan()
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_half_precision_computes_in_float32(dtype):
+    x = (torch.randn(32, 10) * 3).to(dtype)
+    t = torch.randint(0, 10, (32,))
+    p = F.softmax(torch.randn(32, 10), 1).to(dtype)
+    for target in (t, p):
+        for kw in ({}, dict(label_smoothing=0.1, reduction='none')):
+            ours = cross_entropy(x, target, **kw)
+            assert ours.dtype == dtype
+            close(ours, F.cross_entropy(x.float(), target.float() if target.is_floating_point() else target, **kw).to(dtype), 0)
+            close(ours.float(), F.cross_entropy(x, target, **kw).float(), 5e-2)
+    xr = x.float().requires_grad_()
+    g, = torch.autograd.grad(cross_entropy(xr.to(dtype), t), xr)
+    close(g, torch.autograd.grad(F.cross_entropy(xr.to(dtype), t), xr)[0], 1e-3)
+
+# ---------------------------------------------------------------- bad input
+
+X, Y = torch.randn(4, 3), torch.tensor([0, 2, 1, 1])
+
+@pytest.mark.parametrize('call,err,match', [
+    (lambda: cross_entropy(X, torch.tensor([0, 3, 1, 1])), ValueError, r'class index 3, outside \[0, 2\] for logits of shape \(4, 3\)'),
+    (lambda: cross_entropy(X, torch.tensor([0, -1, 1, 1])), ValueError, r'class index -1, outside \[0, 2\]'),
+    (lambda: cross_entropy(X, torch.tensor([0, 5, 1, 1]), ignore_index=5), None, None),
+    (lambda: cross_entropy(X, Y[:3]), ValueError, r'shape \(4,\) for logits of shape \(4, 3\) \(batch sizes must match\), got shape \(3,\)'),
+    (lambda: cross_entropy(X, torch.rand(4, 2)), ValueError, r'must have the shape of logits \(4, 3\), got shape \(4, 2\)'),
+    (lambda: cross_entropy(X, Y.float()), TypeError, r'looks like class indices but has dtype torch.float32'),
+    (lambda: cross_entropy(X, torch.tensor([True, False, True, True])), TypeError, 'integer dtype, got torch.bool'),
+    (lambda: cross_entropy(X, [0, 1, 2, 1]), TypeError, 'target must be a torch.Tensor'),
+    (lambda: cross_entropy(X, torch.full((4, 3), 0.5)), ValueError, 'must sum to 1 along dim 1; .* off by 0.5'),
+    (lambda: cross_entropy(X, torch.tensor([[1.5, -0.5, 0.]] * 4)), ValueError, 'cannot be negative; found -0.5'),
+    (lambda: cross_entropy(X, F.softmax(X, 1), ignore_index=0), ValueError, 'ignore_index=0 applies to class-index targets'),
+    (lambda: cross_entropy(X, Y, weight=torch.ones(4)), ValueError, r'weight must hold one value per class, shape \(3,\), got shape \(4,\)'),
+    (lambda: cross_entropy(X, Y, weight=torch.ones(3, dtype=torch.long)), TypeError, 'weight must be a floating-point tensor'),
+    (lambda: cross_entropy(X, Y, weight=torch.ones(3, requires_grad=True)), ValueError, 'weight cannot require grad'),
+    (lambda: cross_entropy(X, Y, reduction='average'), ValueError, r"reduction must be one of \('none', 'mean', 'sum'\), got 'average'"),
+    (lambda: cross_entropy(X, Y, label_smoothing=1.5), ValueError, r'label_smoothing must be a number in \[0, 1\], got 1.5'),
+    (lambda: cross_entropy(X, Y, label_smoothing=-0.1), ValueError, 'label_smoothing'),
+    (lambda: cross_entropy(Y, Y), TypeError, 'logits must be a floating-point tensor, got dtype torch.int64'),
+    (lambda: cross_entropy(torch.tensor(1.), torch.tensor(0)), ValueError, 'logits must have a class dimension'),
+    (lambda: binary_cross_entropy_with_logits(X, torch.ones(4)), ValueError, r'target must have the shape of logits \(4, 3\), got \(4,\)'),
+    (lambda: binary_cross_entropy_with_logits(X, Y.float()[:, None].expand(4, 3).long()), TypeError, 'target must be a floating-point'),
+    (lambda: binary_cross_entropy_with_logits(X, torch.ones(4, 3), pos_weight=torch.ones(4)), ValueError, r'pos_weight of shape \(4,\) does not broadcast to logits'),
+    (lambda: binary_cross_entropy_with_logits(X, torch.ones(4, 3), weight=torch.ones(2, 4, 3)), ValueError, r'weight of shape \(2, 4, 3\) does not broadcast'),
+    (lambda: binary_cross_entropy_with_logits(X, torch.ones(4, 3), reduction='max'), ValueError, 'reduction must be one of'),
+])
+def test_bad_input(call, err, match):
+    if err is None: call(); return                    # ignore_index may lie outside the class range
+    with pytest.raises(err, match=match): call()
+
+def test_bad_input_is_caught_before_any_computation(monkeypatch):
+    import fdl.softmax as sm
+    def computed(*args): raise AssertionError('the loss was computed')
+    monkeypatch.setattr(sm._CrossEntropy, 'apply', computed)
+    monkeypatch.setattr(sm, '_cross_entropy_probs', computed)
+    with pytest.raises(ValueError, match='class index 9'): sm.cross_entropy(X, torch.tensor([0, 9, 1, 1]))
+    with pytest.raises(ValueError, match='weight'): sm.cross_entropy(X, Y, weight=torch.ones(2))
+    with pytest.raises(ValueError, match='sum to 1'): sm.cross_entropy(X, torch.ones(4, 3))
+    with pytest.raises(AssertionError, match='computed'): sm.cross_entropy(X, Y)    # good input does reach it
+
+def peak_bytes(run):
+    "Peak bytes held by torch's CPU allocator during `run()` (allocations minus frees, in time order)."
+    from torch.profiler import profile, ProfilerActivity
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof: run()
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == '[memory]'), key=lambda e: e.start_ns())
+    live = peak = 0
+    for e in events: live += e.nbytes(); peak = max(peak, live)
+    return peak
+
+def test_cross_entropy_uses_no_more_memory_than_torch():
+    x, t = torch.randn(256, 1000, requires_grad=True), torch.randint(0, 1000, (256,))
+    def fwd_bwd(f):
+        def run(): x.grad = None; f(x, t).backward()
+        run()
+        return peak_bytes(run)
+    ours, theirs = fwd_bwd(cross_entropy), fwd_bwd(F.cross_entropy)
+    full = x.numel() * x.element_size()
+    assert ours <= theirs and ours < 1.5 * full      # one full-size buffer: the gradient itself
+
+def test_probability_rows_tolerance_scales_with_dtype():
+    p = F.softmax(torch.randn(8, 50), 1)
+    cross_entropy(torch.randn(8, 50), p.half())                      # rounding to float16 is not an error
+    cross_entropy(torch.randn(8, 50), p.bfloat16())
+
+# ---------------------------------------------------------------- binary cross-entropy
+
+@pytest.mark.parametrize('shape', [(5,), (4, 3), (2, 3, 4)])
+@pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
+def test_bce_parity(shape, reduction):
+    x = (torch.randn(shape) * 4).requires_grad_()
+    t = torch.rand(shape)
+    w, pw = torch.rand(shape[-1]) + 0.1, torch.rand(shape[-1]) * 3
+    for kw in ({}, dict(weight=w), dict(pos_weight=pw), dict(weight=w, pos_weight=pw)):
+        ours = binary_cross_entropy_with_logits(x, t, reduction=reduction, **kw)
+        theirs = F.binary_cross_entropy_with_logits(x, t, reduction=reduction, **kw)
+        close(ours, theirs, 1e-6)
+        seed = torch.randn(ours.shape)
+        close(torch.autograd.grad(ours, x, seed)[0], torch.autograd.grad(theirs, x, seed)[0], 1e-5)
+
+def test_bce_extreme_logits_and_zero():
+    x = torch.tensor([1e4, -1e4, 200., -200., 1e30, -1e30, 0.], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0., 1., 1., 0., 0.5, 0.5, 1.], dtype=torch.float64)
+    ours = binary_cross_entropy_with_logits(x, t, reduction='none')
+    assert ours.isfinite().all()
+    close(ours, F.binary_cross_entropy_with_logits(x, t, reduction='none'), 1e-12)
+    assert torch.autograd.gradcheck(lambda x: binary_cross_entropy_with_logits(x, t[:4]), x[:4].detach().clone().requires_grad_())
+    g, = torch.autograd.grad(ours.sum(), x)
+    close(g, torch.sigmoid(x.detach()) - t, 1e-12)                  # right at x = 0 too
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_bce_half(dtype):
+    x, t = (torch.randn(8, 3) * 3).to(dtype), torch.rand(8, 3).to(dtype)
+    ours = binary_cross_entropy_with_logits(x, t)
+    assert ours.dtype == dtype
+    close(ours.float(), F.binary_cross_entropy_with_logits(x.float(), t.float()), 1e-2)
+
+# ---------------------------------------------------------------- plot and import weight
+
+def test_plot_softmax_temperatures():
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    logits = torch.tensor([1., 2., 0.5])
+    ax = plot_softmax_temperatures(logits, temperatures=(0.5, 2.))
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 6 and [t.get_text() for t in ax.get_legend().get_texts()] == ['T = 0.5', 'T = 2']
+    close(torch.tensor(heights[:3], dtype=torch.float32), softmax(logits / 0.5), 1e-6)
+    plt.close('all')
+
+def test_import_is_light():
+    code = 'import sys, fdl.softmax; print("matplotlib" in sys.modules)'
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == 'False'
