@@ -28,6 +28,7 @@ def render() -> str:
     nb.cells = cells
     nb.metadata['language_info'] = {'name': 'python'}
     body, _ = MarkdownExporter().from_notebook_node(nb)
+    body = re.sub(r'\]\((?!\w+://)([\w-]+\.ipynb)\)', r'](nbs/\1)', body)  # links between notebooks, from the repo root
     body = re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
     return HEADER + body
 
