@@ -97,7 +97,7 @@ def slow_calculation(cb=None, # a function of the finished step, or an object wi
                      steps:int=5, # the number of steps: the result is the sum of i*i for i < steps
                      delay:float=1.0, # seconds of sleep in each step
                     ) -> int:
-    "Sum i*i step by step, calling `cb` back; a True return after a step stops early with the total so far."
+    "Sum i*i step by step, calling `cb` back; a true return after a step stops early with the total so far."
     _check_run(steps, delay)
     before, after = _step_handlers(cb)
     res = 0
@@ -230,7 +230,7 @@ class Dispatcher:
              event:str, # the event's name: one of `events`
              *args, # passed on to every handler, after the host
             ):
-        "Call each handler of `event` with the host and `args`; if an `after_` handler returned True, raise `CancelRun`."
+        "Call each handler of `event` with the host and `args`; if an `after_` handler returned a true value, raise `CancelRun`."
         try: handlers = self._handlers[event]
         except KeyError: raise self._unknown(event) from None
         stop = False
@@ -304,4 +304,5 @@ class ProgressBarCallback(Callback):
         self.bar.set_postfix(res=calc.res, refresh=False)
         self.bar.update()  # its result is not returned: True ("redrawn") would stop the run
 
-    def after_run(self, calc): self.bar.close()
+    def after_run(self, calc):
+        if self.bar is not None: self.bar.close()  # None if the run was cancelled before `before_run` reached us

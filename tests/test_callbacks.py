@@ -154,6 +154,10 @@ def test_only_true_like_returns_stop(capsys):
     assert slow_calculation(lambda epoch: 0, delay=0) == 30
     assert lines(capsys) == []
 
+def test_any_true_value_stops_as_in_an_if(capsys):
+    assert slow_calculation(lambda epoch: 1 if epoch == 2 else None, delay=0) == 5
+    assert lines(capsys) == ['stopping early']
+
 def test_slow_calculation_refuses_a_callback_with_nothing_to_call():
     with pytest.raises(TypeError, match='cb must be callable or have a before_calc or after_calc method, got int'):
         slow_calculation(42, delay=0)
@@ -296,6 +300,13 @@ def test_true_from_an_after_handler_stops_after_all_its_handlers_ran(capsys):
     assert lines(capsys) == ['stopping early']
     assert ('r', 'after_calc', 1, 1) in log and log[-1] == ('r', 'after_run', 1)
     assert not any(entry[1:3] == ('before_calc', 2) for entry in log)
+
+@pytest.mark.parametrize('value, stops', [(True, True), (1, True), ('yes', True), (None, False), (False, False), (0, False), ('', False)])
+def test_dispatcher_stop_rule_is_truthiness_of_an_after_return(value, stops, capsys):
+    class Answer(Callback):
+        def after_calc(self, calc, epoch): return value if epoch == 1 else None
+    assert SlowCalculator(Answer(), delay=0).calc() == (1 if stops else 30)
+    assert lines(capsys) == (['stopping early'] if stops else [])
 
 def test_true_from_a_before_handler_does_not_stop(capsys):
     class TrueBefore(Callback):
@@ -448,6 +459,14 @@ def test_progress_bar_stops_where_the_run_stopped(capsys):
     assert SlowCalculator([ModifyingCallback(), bar], delay=0).calc() == 15
     assert (bar.bar.n, bar.bar.total) == (4, 5) and bar.bar.disable
     assert '4/5' in out.getvalue()
+
+def test_progress_bar_cancelled_before_it_started_stops_cleanly(capsys):
+    class CancelFirst(Callback):
+        order = -1
+        def before_run(self, calc): raise CancelRun
+    bar = ProgressBarCallback(file=io.StringIO())
+    assert SlowCalculator([CancelFirst(), bar], delay=0).calc() == 0
+    assert bar.bar is None and lines(capsys) == ['stopping early']
 
 def test_progress_bar_closes_when_a_callback_fails():
     class Fail(Callback):
