@@ -231,15 +231,15 @@ class Dispatcher:
              *args, # passed on to every handler, after the host
             ):
         "Call each handler of `event` with the host and `args`; if an `after_` handler returned a true value, raise `CancelRun`."
-        try: handlers = self._handlers[event]
-        except KeyError: raise self._unknown(event) from None
+        handlers = self._handlers.get(event)
+        if handlers is None: raise self._unknown(event)
         stop = False
-        for handler in handlers:
-            try:
+        try:  # one try around the loop, not one per handler: this is the hot path
+            for handler in handlers:
                 if handler(*args): stop = True
-            except Exception as e:
-                e.add_note(f'raised in callback {_name(_callback_of(handler))}, event {event!r}')
-                raise
+        except Exception as e:
+            e.add_note(f'raised in callback {_name(_callback_of(handler))}, event {event!r}')
+            raise
         if stop and event.startswith('after_'): raise CancelRun(f'a callback returned True from {event!r}')
 
     def run(self, body, # the work: called with no arguments
