@@ -14,6 +14,8 @@ class Case:
     threads: int = 1               # torch threads for both sides
     target: float | None = None    # the ratio fdl/ref that the row should stay under
     note: str = ''                 # accuracy or other facts printed beside the row
+    per: int | None = None         # operations in one call of `fdl`, to report fdl's time per operation
+    per_target: float | None = None  # seconds per operation that fdl should stay under (needs `per`)
     min_run_time: float = 0.5      # seconds `blocked_autorange` spends on each side
 
 @dataclass
@@ -24,9 +26,12 @@ class Result:
     @property
     def ratio(self): return self.fdl_s/self.ref_s
     @property
+    def per_op(self): return None if self.case.per is None else self.fdl_s/self.case.per
+    @property
     def status(self):
-        if self.case.target is None: return ''
-        return 'ok' if self.ratio <= self.case.target else 'OVER'
+        checks = [self.ratio <= self.case.target] if self.case.target is not None else []
+        if self.case.per_target is not None: checks.append(self.per_op <= self.case.per_target)
+        return '' if not checks else 'ok' if all(checks) else 'OVER'
 
 def measure(case: Case, min_run_time: float | None = None) -> Result:
     "Time both sides of `case` in this process and return the medians."
@@ -45,10 +50,14 @@ def fmt_time(s: float) -> str:
 
 def table(results: list[Result]) -> str:
     "A plain-text table of results, one row per case."
-    head = ('case', 'threads', 'fdl', 'reference', 'fdl/ref', 'target', '', 'note')
+    def target(c):
+        parts = [] if c.target is None else [f'<= {c.target:.2f}x']
+        if c.per_target is not None: parts.append(f'< {fmt_time(c.per_target)}/op')
+        return ', '.join(parts)
+    head = ('case', 'threads', 'fdl', 'reference', 'fdl/ref', 'fdl per op', 'target', '', 'note')
     rows = [head] + [(r.case.name, str(r.case.threads), fmt_time(r.fdl_s),
                       f'{fmt_time(r.ref_s)} ({r.case.ref_name})', f'{r.ratio:.2f}x',
-                      '' if r.case.target is None else f'<= {r.case.target:.2f}x', r.status, r.case.note)
+                      '' if r.per_op is None else fmt_time(r.per_op), target(r.case), r.status, r.case.note)
                      for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ['  '.join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]

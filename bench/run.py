@@ -15,7 +15,10 @@ def main(argv=None):
     p.add_argument('modules', nargs='*', help='benchmark modules to run, e.g. stats softmax (default: all)')
     p.add_argument('--quick', action='store_true', help='shorter timing runs (noisier ratios)')
     args = p.parse_args(argv)
-    names = args.modules or sorted(f.stem.removeprefix('bench_') for f in here.glob('bench_*.py'))
+    known = sorted(f.stem.removeprefix('bench_') for f in here.glob('bench_*.py'))
+    unknown = [m for m in args.modules if m not in known]
+    if unknown: p.error(f'no benchmark module {", ".join(unknown)}; choose from {", ".join(known)}')
+    names = args.modules or known
     import torch
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads available', flush=True)
     results = []

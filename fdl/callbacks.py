@@ -143,7 +143,7 @@ def _callback_of(handler:partial):
     fn = handler.func
     return fn.__self__ if isinstance(fn, MethodType) else fn
 
-# %% ../nbs/01_callbacks.ipynb #7b9af188
+# %% ../nbs/01_callbacks.ipynb #9bd8c23a
 class Dispatcher:
     "A host object's callbacks, kept in `order`, and the one place where the host's events are fired at them."
     def __init__(self,
@@ -175,13 +175,16 @@ class Dispatcher:
         order = getattr(cb, 'order', 0)
         if isinstance(order, bool) or not isinstance(order, numbers.Real):
             raise TypeError(f'{_name(cb)}.order must be a number, got {order!r}')
+        if isinstance(cb, type): raise TypeError(f'{cb.__name__} is a class: pass an instance, {cb.__name__}()')
         found = {}
         for attr in dir(cb):
             if not attr.startswith(('before_', 'after_')): continue
-            if attr not in self._handlers: raise self._unknown(attr, owner=cb)
             handler = getattr(cb, attr)
-            if not callable(handler):
-                raise TypeError(f'{_name(cb)}.{attr} must be a method, got {type(handler).__name__}')
+            if not callable(handler):  # data such as `self.after_steps = 3` is fine, unless it hides an event
+                if attr in self._handlers:
+                    raise TypeError(f'{_name(cb)}.{attr} must be a method, got {type(handler).__name__}')
+                continue
+            if attr not in self._handlers: raise self._unknown(attr, owner=cb)
             found[attr] = handler
         if found: return found
         if self.default_event is not None and callable(cb): return {self.default_event: cb}

@@ -17,7 +17,7 @@ def test_table_reports_ratio_and_target():
     rows = [Result(Case('var, 10M', fdl=None, ref=None, target=1.0, note='rel err 1e-8'), 2e-3, 4e-3),
             Result(Case('loop', fdl=None, ref=None, ref_name='bare loop'), 3e-6, 1e-6)]
     lines = table(rows).splitlines()
-    assert lines[0].split()[:5] == ['case', 'threads', 'fdl', 'reference', 'fdl/ref']
+    assert lines[0].split()[:7] == ['case', 'threads', 'fdl', 'reference', 'fdl/ref', 'fdl', 'per']
     assert 'var, 10M' in lines[2] and '0.50x' in lines[2] and '<= 1.00x' in lines[2] and 'ok' in lines[2] and 'rel err 1e-8' in lines[2]
     assert '3.00x' in lines[3] and '(bare loop)' in lines[3]
 
@@ -27,3 +27,14 @@ def test_fmt_time(s, text): assert fmt_time(s) == text
 def test_runner_help_exits_zero():
     res = subprocess.run([sys.executable, str(root/'bench'/'run.py'), '--help'], capture_output=True, text=True)
     assert res.returncode == 0 and '--quick' in res.stdout
+
+def test_per_operation_target():
+    fast = Result(Case('dispatch', fdl=None, ref=None, per=1000, per_target=0.25e-6), 2e-4, 1e-4)
+    slow = Result(Case('dispatch', fdl=None, ref=None, per=1000, per_target=0.25e-6), 3e-4, 1e-4)
+    assert fast.per_op == pytest.approx(2e-7) and fast.status == 'ok' and slow.status == 'OVER'
+    line = table([fast]).splitlines()[2]
+    assert '200 ns' in line and '< 250 ns/op' in line and 'ok' in line
+
+def test_runner_rejects_an_unknown_module():
+    res = subprocess.run([sys.executable, str(root/'bench'/'run.py'), 'stat'], capture_output=True, text=True)
+    assert res.returncode == 2 and 'no benchmark module stat; choose from' in res.stderr and 'stats' in res.stderr

@@ -268,6 +268,19 @@ def test_non_callable_event_attribute_is_refused():
     with pytest.raises(TypeError, match='Attr.after_calc must be a method, got int'):
         SlowCalculator(Attr())
 
+def test_data_attributes_named_like_events_are_not_handlers():
+    class StopAfter(Callback):
+        def __init__(self, after_steps): self.after_steps, self.before_anything = after_steps, 'data'
+        def after_calc(self, calc, epoch): return epoch + 1 >= self.after_steps
+    calc = SlowCalculator(StopAfter(3), delay=0)
+    assert calc.calc() == 5 and len(calc.cbs) == 1
+
+def test_a_class_instead_of_an_instance_is_refused():
+    with pytest.raises(TypeError, match=r'PrintStatusCallback is a class: pass an instance, PrintStatusCallback\(\)'):
+        SlowCalculator(PrintStatusCallback)
+    with pytest.raises(TypeError, match='is a class'):
+        SlowCalculator([ModifyingCallback(), ModifyingCallback])
+
 def test_callback_with_no_event_method_and_not_callable_is_a_typeerror():
     with pytest.raises(TypeError, match='int is neither callable nor has a method for any event of SlowCalculator'):
         SlowCalculator(42)
