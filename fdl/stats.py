@@ -80,14 +80,27 @@ class _Reduction:
         return r if self.keepdim else r.squeeze(self.dims)
 
 # %% ../nbs/03_stats.ipynb #89a12cd0
-def _without_overflow(fn, xs, cdt, powers):
-    "`fn(*xs)`; if finite inputs overflowed, rerun on the inputs divided by a power of two and scale back (output i by scale**powers[i])."
+def _pow2(x, k):
+    "`x * 2**k` for an integer tensor `k`, in steps small enough that each power of two is a normal float."
+    while (k != 0).any():
+        step = k.clamp(-100, 100)
+        x, k = x * torch.exp2(step.to(x.dtype)), k - step
+    return x
+
+def _rescaled(fn, xs, dims, cdt, powers, m2s=()):
+    """`fn(*xs)`, recomputed on inputs divided slice by slice by a power of two where finite data overflowed, or where
+    squares may have underflowed (`m2s`: pairs (i, j) of a sum of squares `out[i]` about a mean `out[j]`).
+    Output i is scaled back by the inputs' scales raised to `powers[i]`."""
     out = fn(*xs)
-    if all(o.isfinite().all() for o in out) or not all(x.isfinite().all() for x in xs): return out
-    e = max(math.frexp(x.abs().max().item())[1] for x in xs)
-    # x * 2**-e in two exact steps: 2**-128 itself is not a normal float32
-    scaled = [x.to(cdt) * 2.0**-(e // 2) * 2.0**-(e - e // 2) for x in xs]
-    return tuple(o * 2.0**(e * p) for o, p in zip(fn(*scaled), powers))
+    fi, n = torch.finfo(cdt), math.prod(xs[0].shape[d] for d in dims)
+    bad = sum(~o.isfinite() for o in out).bool()
+    for i, j in m2s:  # deviations of at most ~1e-19 (float32) square to less than the smallest normal float
+        bad |= (out[i] < n * fi.tiny) & (out[j].abs() < 8 * fi.tiny**0.5 / fi.eps)
+    if not bad.any() or not all(x.isfinite().all() for x in xs): return out  # nan or inf in the data: as in torch
+    es = [torch.frexp(x.to(cdt).abs().amax(dims, keepdim=True)).exponent for x in xs]  # 0 for slices of zeros
+    if not any(((e != 0) & bad).any() for e in es): return out
+    scaled = fn(*[_pow2(x.to(cdt), -e) for x, e in zip(xs, es)])
+    return tuple(_pow2(o, sum(p * e for p, e in zip(ps, es))) for o, ps in zip(scaled, powers))
 
 def mean(x:Tensor,          # the data
          dim=None,          # None (all values), an int or a tuple of ints
@@ -95,7 +108,7 @@ def mean(x:Tensor,          # the data
         ) -> Tensor:
     "The arithmetic mean: sum over `dim` divided by the count."
     r = _Reduction(x, dim, keepdim)
-    s, = _without_overflow(lambda x: (x.to(r.cdt).sum(r.dims, keepdim=True).double(),), [r.x], r.cdt, (1,))
+    s, = _rescaled(lambda x: (x.to(r.cdt).sum(r.dims, keepdim=True).double(),), [r.x], r.dims, r.cdt, [(1,)])
     return r.finish(s / r.n)
 
 # %% ../nbs/03_stats.ipynb #4bcb6b66
@@ -119,7 +132,7 @@ def _two_pass(x, dims, cdt):
     d = x - m
     s1 = d.sum(dims, keepdim=True).double()
     s2 = d.square_().sum(dims, keepdim=True).double()
-    return m.double() + s1 / n, s2 - s1 * s1 / n
+    return m.double() + s1 / n, (s2 - s1 * s1 / n).clamp_(min=0)  # rounding must not make a sum of squares negative
 
 # %% ../nbs/03_stats.ipynb #882e00ad
 def _pool(ns, mxs, mys, cs):
@@ -145,7 +158,7 @@ def _chunked(x, cdt):
     ns[-1] = len(flat) - _CHUNK * (len(means) - 1)
     s1 = torch.stack(s1s).double()
     mu = torch.stack(means).double() + s1 / ns
-    _, mu, _, m2 = _pool(ns, mu, mu, torch.stack(s2s).double() - s1 * s1 / ns)
+    _, mu, _, m2 = _pool(ns, mu, mu, (torch.stack(s2s).double() - s1 * s1 / ns).clamp_(min=0))
     return mu, m2
 
 def _moments(x, dims, cdt):
@@ -154,18 +167,23 @@ def _moments(x, dims, cdt):
         if len(dims) == x.ndim and x.numel() > _CHUNK and x.is_contiguous():
             return tuple(v.reshape([1] * x.ndim) for v in _chunked(x, cdt))
         return _two_pass(x, dims, cdt)
-    return _without_overflow(raw, [x], cdt, (1, 2))
+    return _rescaled(raw, [x], dims, cdt, [(1,), (2,)], [(1, 0)])
 
 # %% ../nbs/03_stats.ipynb #ebcbd4c3
+def _variance(x, dim, keepdim, correction):
+    "Checked reduction and the float64 variance over it."
+    r = _Reduction(x, dim, keepdim, correction)
+    _, m2 = _moments(r.x, r.dims, r.cdt)
+    return r, m2 / (r.n - correction)
+
 def var(x:Tensor,          # the data
         dim=None,          # None (all values), an int or a tuple of ints
         keepdim:bool=False, # keep the reduced dims with size 1
         correction=0,      # divide by n - correction; torch.var's default is 1
        ) -> Tensor:
     "Variance: the sum of squared deviations from the mean, divided by n - `correction`."
-    r = _Reduction(x, dim, keepdim, correction)
-    _, m2 = _moments(r.x, r.dims, r.cdt)
-    return r.finish(m2 / (r.n - correction))
+    r, v = _variance(x, dim, keepdim, correction)
+    return r.finish(v)
 
 def std(x:Tensor,          # the data
         dim=None,          # None (all values), an int or a tuple of ints
@@ -173,9 +191,8 @@ def std(x:Tensor,          # the data
         correction=0,      # divide by n - correction; torch.std's default is 1
        ) -> Tensor:
     "Standard deviation: the square root of `var`."
-    r = _Reduction(x, dim, keepdim, correction)
-    _, m2 = _moments(r.x, r.dims, r.cdt)
-    return r.finish((m2 / (r.n - correction)).sqrt())
+    r, v = _variance(x, dim, keepdim, correction)
+    return r.finish(v.sqrt())  # the root of the float64 variance, rounded once
 
 def mad(x:Tensor,          # the data
         dim=None,          # None (all values), an int or a tuple of ints
@@ -188,7 +205,7 @@ def mad(x:Tensor,          # the data
         d = x - x.mean(r.dims, keepdim=True)
         resid = d.sum(r.dims, keepdim=True).double() / r.n  # what the float32 mean missed
         return ((d - resid.to(r.cdt)).abs_().sum(r.dims, keepdim=True).double() / r.n,)
-    out, = _without_overflow(raw, [r.x], r.cdt, (1,))
+    out, = _rescaled(raw, [r.x], r.dims, r.cdt, [(1,)])
     return r.finish(out)
 
 # %% ../nbs/03_stats.ipynb #4eaa7bd9
@@ -237,19 +254,26 @@ def _co_moments(x, y, dims, cdt):
     dx, dy = x - mx, y - my
     sx, sy = dx.sum(dims, keepdim=True).double(), dy.sum(dims, keepdim=True).double()
     c = (dx * dy).sum(dims, keepdim=True).double() - sx * sy / n
-    m2x = dx.square_().sum(dims, keepdim=True).double() - sx * sx / n
-    m2y = dy.square_().sum(dims, keepdim=True).double() - sy * sy / n
+    m2x = (dx.square_().sum(dims, keepdim=True).double() - sx * sx / n).clamp_(min=0)
+    m2y = (dy.square_().sum(dims, keepdim=True).double() - sy * sy / n).clamp_(min=0)
     return mx.double() + sx / n, my.double() + sy / n, m2x, m2y, c
 
-def _pair(x, y, dim, keepdim, correction):
-    "Checked reduction for paired `x` and `y`, and the pair's moments."
+_PAIR_POWERS = [(1, 0), (0, 1), (2, 0), (0, 2), (1, 1)]  # how each output of `_co_moments` scales with x and y
+
+def _pearson(c, m2x, m2y):
+    "Co-moment over the root of both M2s, clipped to [-1, 1]; nan where either variable is constant."
+    r = (c / (m2x.sqrt() * m2y.sqrt())).clamp(-1, 1)
+    return r.where((m2x > 0) & (m2y > 0), torch.nan)
+
+def _pair(x, y, dim, keepdim, correction, powers=_PAIR_POWERS):
+    "Checked reduction for paired `x` and `y`, and the pair's moments (scaled back by `powers` if they were rescaled)."
     r = _Reduction(x, dim, keepdim, correction)
     ycdt, ydt = _dtypes(y, 'y')
     if y.shape != x.shape:
         raise ValueError(f'y has shape {tuple(y.shape)} but x has shape {tuple(x.shape)}: cov and corr pair values one to one')
     r.cdt, r.dtype = torch.promote_types(r.cdt, ycdt), torch.promote_types(r.dtype, ydt)
     y = y.reshape(1) if r.scalar else y
-    return r, _without_overflow(lambda x, y: _co_moments(x, y, r.dims, r.cdt), [r.x, y], r.cdt, (1, 1, 2, 2, 2))
+    return r, _rescaled(lambda x, y: _co_moments(x, y, r.dims, r.cdt), [r.x, y], r.dims, r.cdt, powers, [(2, 0), (3, 1)])
 
 def _matrix(x, correction):
     "Co-moment matrix (in float64), observation count and output dtype for a 1-D or 2-D `x` whose rows are variables."
@@ -287,11 +311,11 @@ def corr(x:Tensor,          # the data; alone and 1-D or 2-D, its rows are varia
     if y is None:
         if dim is not None or keepdim: raise ValueError('dim and keepdim apply to corr(x, y); corr(x) reduces over the columns of x')
         c, n, dtype = _matrix(x, 0)
-        sd = c.diagonal().sqrt()
-        c = (c / sd[:, None] / sd[None, :]).clamp(-1, 1)
+        m2 = c.diagonal().clamp(min=0)
+        c = _pearson(c, m2[:, None], m2[None, :])
         return (c.reshape(()) if len(c) == 1 else c).to(dtype)  # one variable: a 0-d tensor, as in torch
-    r, (_, _, m2x, m2y, c) = _pair(x, y, dim, keepdim, 0)
-    return r.finish((c / (m2x.sqrt() * m2y.sqrt())).clamp(-1, 1))
+    r, (_, _, m2x, m2y, c) = _pair(x, y, dim, keepdim, 0, powers=[(0, 0)] * 5)  # scale-free: no need to scale back
+    return r.finish(_pearson(c, m2x, m2y))
 
 # %% ../nbs/03_stats.ipynb #b6218228
 def plot_scatter(x:Tensor, # values on the horizontal axis
@@ -389,9 +413,10 @@ class RunningStats:
         missing = {'n', 'mean', 'm2', 'dtype', 'correction'} - set(state)
         if missing: raise ValueError(f'state is missing {sorted(missing)}')
         n, mu, m2 = state['n'], state['mean'], state['m2']
-        if not isinstance(n, int) or n < 0: raise ValueError(f"state['n'] must be an int >= 0, got {n!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0: raise ValueError(f"state['n'] must be an int >= 0, got {n!r}")
         if n and not (isinstance(mu, Tensor) and isinstance(m2, Tensor) and mu.shape == m2.shape):
             raise ValueError("state['mean'] and state['m2'] must be tensors of the same shape")
+        if n and not isinstance(state['dtype'], torch.dtype): raise ValueError(f"state['dtype'] must be a torch.dtype, got {state['dtype']!r}")
         _check_correction(state['correction'], math.inf)
         self._n, self.dtype, self.correction = n, state['dtype'], state['correction']
         self._mean, self._m2 = (mu.double().clone(), m2.double().clone()) if n else (None, None)
@@ -419,7 +444,7 @@ class RunningCov:
         if x.shape != y.shape: raise ValueError(f'y has shape {tuple(y.shape)} but x has shape {tuple(x.shape)}')
         if len(x) == 0: return self
         cdt = torch.promote_types(xcdt, ycdt)
-        mx, my, m2x, m2y, c = _without_overflow(lambda x, y: _co_moments(x, y, (0,), cdt), [x, y], cdt, (1, 1, 2, 2, 2))
+        mx, my, m2x, m2y, c = _rescaled(lambda x, y: _co_moments(x, y, (0,), cdt), [x, y], (0,), cdt, _PAIR_POWERS, [(2, 0), (3, 1)])
         bx, by = RunningStats(), RunningStats()
         bx._add(len(x), mx[0], m2x[0], xdt); by._add(len(y), my[0], m2y[0], ydt)
         self._add(bx, by, c[0])
@@ -457,8 +482,7 @@ class RunningCov:
     def corr(self) -> Tensor:
         "Pearson correlation per feature."
         self.x._need()
-        r = self._c / (self.x._m2.sqrt() * self.y._m2.sqrt())
-        return r.clamp(-1, 1).to(torch.promote_types(self.x.dtype, self.y.dtype))
+        return _pearson(self._c, self.x._m2, self.y._m2).to(torch.promote_types(self.x.dtype, self.y.dtype))
 
     def state_dict(self) -> dict:
         "The state as a dict, for `torch.save`."

@@ -166,3 +166,12 @@ def test_unknown_and_missing_widgets_say_so():
     html, interactive = build_lesson.widget_html('b', state)
     assert '[ipywidgets ColorfulThing: live in Jupyter]' in html
     assert '[ipywidgets widget: live in Jupyter]' in html and not interactive
+
+def test_show_doc_source_links_are_dropped():
+    md = ('---\n\n[source](https://github.com/fdl/fdl/blob/main/fdl/source.py#L71){target="_blank" style="float:right; font-size:smaller"}'
+          '\n\n### locate\n\n```python\ndef locate(obj)\n```')
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('show_doc(locate)', outputs=[
+        nbformat.v4.new_output('display_data', data={'text/markdown': md, 'text/plain': '<show_doc>'})])])
+    build_lesson.prepare_for_page(nb)
+    shown = nb.cells[0].outputs[0]['data']['text/markdown']
+    assert '[source]' not in shown and 'target=' not in shown and '### locate' in shown and 'def locate(obj)' in shown

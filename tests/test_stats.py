@@ -1,5 +1,5 @@
 "fdl.stats: lesson values, parity with torch and numpy, stability, bad input, streaming, plots, and a two-process merge."
-import functools, io, os, random, socket, subprocess, sys, textwrap
+import io, os, random, subprocess, sys, textwrap, time
 from pathlib import Path
 import numpy as np
 import pytest
@@ -189,6 +189,25 @@ def test_float32_near_1e19_does_not_overflow():
     rs = RunningStats().update(x)
     assert rs.var.item() == pytest.approx(ref, rel=1e-6)
 
+def test_tiny_values_do_not_underflow():
+    "Deviations below ~1e-19 square to less than float32's smallest normal number; fdl rescales instead of losing them."
+    tiny = torch.tensor([-1e-30, 1e-30])
+    assert S._two_pass(tiny, (0,), torch.float32)[1].item() == 0          # the plain sum of squares underflows
+    assert std(tiny).item() == pytest.approx(1e-30, rel=1e-6) and std(tiny).dtype == torch.float32
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(3, 200, generator=g) * torch.tensor([[1e-25], [1.], [1e18]])
+    x[1] = 0                                                           # a slice of zeros next to tiny and huge ones
+    ref = np.std(f64(x), axis=1)
+    np.testing.assert_allclose(std(x, dim=1).double().numpy(), ref, rtol=1e-6)
+    np.testing.assert_allclose(RunningStats().update(x.T).std.double().numpy(), ref, rtol=1e-6)
+    y = torch.randn(200, generator=g)
+    r = np.corrcoef(f64(x[0]), f64(y))[0, 1]
+    assert corr(x[0], y).item() == pytest.approx(r, rel=1e-5)
+    assert RunningCov().update(x[0], y).corr.item() == pytest.approx(r, rel=1e-5)
+    assert cov(x[0], y).item() == pytest.approx(np.cov(f64(x[0]), f64(y), ddof=0)[0, 1], rel=1e-5)
+    one_ulp = torch.tensor([0., 1.4e-45])                              # variance 2**-300: not even a subnormal float32
+    assert var(one_ulp).item() == 0.0 and std(one_ulp).item() >= 0.0   # never negative, never nan
+
 def test_nan_and_inf_follow_torch():
     x = torch.tensor([[1., float('nan'), 3.], [2., 5., 7.]])
     for dim in (None, 0, 1):
@@ -207,6 +226,12 @@ def test_constant_input_to_corr_is_nan_like_torch():
     m = corr(torch.stack([torch.arange(5.), c]))
     assert torch.equal(m.isnan(), torch.corrcoef(torch.stack([torch.arange(5.), c])).isnan())
     assert var(c).item() == 0.0 and cov(c, torch.arange(5.)).item() == 0.0
+    k = torch.full((33,), 0.2494252324104309)    # constant, but its float32 mean is not exactly the constant
+    y = torch.randn(33, generator=torch.Generator().manual_seed(7))
+    assert S.mean(k).item() != k[0].item()
+    assert corr(k, y).isnan().item() and corr(y, k).isnan().item()
+    assert corr(torch.stack([k, y]))[0, 1].isnan().item() and RunningCov().update(k, y).corr.isnan().item()
+    assert var(k).item() == 0.0
 
 def test_corr_is_clipped_and_scale_free():
     x = torch.randn(1000, generator=torch.Generator().manual_seed(5)) + 3
@@ -291,11 +316,12 @@ def test_scale_laws(xs, a, k):
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)), min_size=2, max_size=60))
 def test_corr_lies_in_unit_interval(pairs):
-    x, y = torch.tensor(pairs, dtype=torch.float64).T
-    r = corr(x, y)
-    assert r.isnan().item() or -1.0 <= r.item() <= 1.0
-    r32 = corr(x.float(), y.float())
-    assert r32.isnan().item() or -1.0 <= r32.item() <= 1.0
+    for dtype in (torch.float64, torch.float32):
+        x, y = torch.tensor(pairs, dtype=torch.float64).T.to(dtype)
+        r, constant = corr(x, y), bool(x.min() == x.max() or y.min() == y.max())
+        assert r.isnan().item() == constant                 # nan exactly when a side has no spread
+        assert constant or -1.0 <= r.item() <= 1.0
+        assert var(x).item() >= 0 and not std(x).isnan().item()     # rounding never makes a sum of squares negative
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 300), st.lists(st.integers(0, 300), max_size=8), st.randoms(use_true_random=False),
@@ -367,6 +393,7 @@ def test_running_stats_rejects_without_changing_state():
     with pytest.raises(ValueError, match="state is missing \\['m2'\\]"): rs.load_state_dict({'n': 1, 'mean': 0, 'dtype': None, 'correction': 0})
     with pytest.raises(ValueError, match="state\\['n'\\] must be an int"): rs.load_state_dict({**before, 'n': -1})
     with pytest.raises(ValueError, match="must be tensors of the same shape"): rs.load_state_dict({**before, 'm2': torch.zeros(2)})
+    with pytest.raises(ValueError, match="state\\['dtype'\\] must be a torch.dtype"): rs.load_state_dict({**before, 'dtype': 'float32'})
     assert same()
 
 def test_running_stats_empty_and_correction():
@@ -430,8 +457,8 @@ def test_running_cov_rejects_without_changing_state():
 WORKER = textwrap.dedent('''
     import datetime, functools, sys, torch, torch.distributed as dist
     from fdl.stats import RunningStats
-    rank, world, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world,
+    rank, world, rendezvous, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    dist.init_process_group('gloo', init_method=f'file://{rendezvous}', rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=60))
     data = torch.randn(10_001, 3, generator=torch.Generator().manual_seed(0)) * 3 + 1e3
     shard = data.tensor_split(world)[rank]
@@ -444,20 +471,17 @@ WORKER = textwrap.dedent('''
     dist.destroy_process_group()
 ''')
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 def test_two_processes_merge_to_single_process_result(tmp_path):
+    "Rendezvous through a file (no port to collide on), gloo on the loopback interface, and a deadline: a failure never hangs."
     script, out = tmp_path / 'worker.py', tmp_path / 'state'
     script.write_text(WORKER)
     env = {**os.environ, 'PYTHONPATH': f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", 'OMP_NUM_THREADS': '1'}
-    port = str(_free_port())
-    procs = [subprocess.Popen([sys.executable, str(script), str(r), '2', port, str(out)], env=env,
+    if Path('/sys/class/net/lo').exists(): env.setdefault('GLOO_SOCKET_IFNAME', 'lo')   # not whatever the hostname resolves to
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), '2', str(tmp_path / 'rendezvous'), str(out)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in range(2)]
+    deadline = time.monotonic() + 120
     try:
-        logs = [p.communicate(timeout=120)[0] for p in procs]
+        logs = [p.communicate(timeout=max(1, deadline - time.monotonic()))[0] for p in procs]
     finally:
         for p in procs:
             if p.poll() is None: p.kill(); p.wait()

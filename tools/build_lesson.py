@@ -32,6 +32,8 @@ _heading_re = re.compile(r'^#\s+(.+?)\s*#*\s*$', re.M)
 _ipynb_link_re = re.compile(r'''(\]\(\s*<?|href\s*=\s*["'])(?![a-z][a-z0-9+.-]*:|/|#)([^)"'#\s>]*?)\.ipynb(?=[)#"'\s>])''', re.I)
 _ansi_re = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]')
 _math_re = re.compile(r'\$[^$\s]|\\\(|\\\[|\\begin\{')
+# show_doc's `[source](url){target=...}`: Quarto link attributes, and a link to a repository host the book cannot assume
+_showdoc_source_re = re.compile(r'\[source\]\([^)]*\)\{[^}]*\}\s*')
 
 
 class BuildError(Exception):
@@ -195,6 +197,8 @@ def prepare_for_page(nb) -> bool:
         if not cell.source and not cell.outputs: continue  # e.g. a cell that held only `#| default_exp`
         for out in cell.outputs:
             data = out.get('data', {})
+            if 'text/markdown' in data:
+                data['text/markdown'] = _showdoc_source_re.sub('', ''.join(data['text/markdown']))
             if 'text/latex' in data or _math_re.search(''.join(data.get('text/markdown', ''))): has_math = True
         cells.append(cell)
     nb.cells = cells
