@@ -30,6 +30,7 @@ $(STAMP): $(PY) setup.py settings.ini
 	@echo "==> installed into $(VENV)"
 
 install: $(STAMP)
+	@mkdir -p $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(MPLCONFIGDIR)
 
 lesson: install
 	@echo "==> executing every lesson notebook and building the offline lesson book"

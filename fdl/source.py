@@ -49,21 +49,23 @@ def _definitions(module_file: Path) -> tuple:
     markers = [(i, m) for i, l in enumerate(text.splitlines(), 1) if (m := _cell_marker.match(l))]
     return lines, markers
 
-# %% ../nbs/05_source.ipynb #d6e69dbc
+# %% ../nbs/05_source.ipynb #13578086
 def _qualified_name(obj) -> str:
     "The `module.qualname` of `obj`, or the exported symbol a name string refers to."
     index = _index()
     if isinstance(obj, str):
         if obj in index: return obj
         matches = [] if obj.startswith('fdl.') else [s for s in index if s.endswith('.' + obj)]
-        if len(matches) == 1: return matches[0]
+        top_level = [s for s in matches if s == f'{index[s][0]}.{obj}']  # `var` means fdl.stats.var before RunningStats.var
+        if len(matches) == 1 or len(top_level) == 1: return (top_level or matches)[0]
         if matches: raise LookupError(f'{obj!r} is ambiguous: it could be {", ".join(sorted(matches))}')
         raise LookupError(f'{obj!r} is not a symbol exported by fdl (the list is fdl._modidx)')
     if isinstance(obj, property): obj = obj.fget
     obj = getattr(obj, '__func__', obj)  # bound methods and classmethods point at their function
     module, qualname = getattr(obj, '__module__', None), getattr(obj, '__qualname__', None)
     if not (isinstance(module, str) and isinstance(qualname, str)):
-        raise LookupError(f'{obj!r} has no module and qualified name to look up')
+        hint = f'; to find its class, pass type(obj), here {type(obj).__qualname__}' if not callable(obj) else ''
+        raise LookupError(f'{obj!r} has no module and qualified name to look up{hint}')
     name = f'{module}.{qualname}'
     if name not in index: raise LookupError(f'{name} is not a symbol exported by fdl (the list is fdl._modidx)')
     return name

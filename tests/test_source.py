@@ -44,7 +44,7 @@ def test_methods_and_bound_methods():
     (json.dumps, 'json.dumps is not a symbol exported by fdl'),
     ('fdl.source.no_such_thing', "'fdl.source.no_such_thing' is not a symbol exported by fdl"),
     ('no_such_thing', "'no_such_thing' is not a symbol exported by fdl"),
-    (42, '42 has no module and qualified name'),
+    (42, '42 has no module and qualified name to look up; to find its class, pass type\\(obj\\), here int'),
 ])
 def test_not_exported_is_lookup_error(obj, message):
     with pytest.raises(LookupError, match=message): locate(obj)
@@ -55,3 +55,17 @@ def test_ambiguous_short_name(monkeypatch):
     monkeypatch.setattr(fdl.source, '_index', lambda: fake)
     with pytest.raises(LookupError, match="'step' is ambiguous: it could be fdl.a.step, fdl.b.step"):
         fdl.source.locate('step')
+
+def test_short_name_prefers_the_module_level_symbol(monkeypatch):
+    import fdl.source
+    fake = {'fdl.stats.var': ('fdl.stats', None), 'fdl.stats.RunningStats.var': ('fdl.stats', None),
+            'fdl.stats.RunningCov.update': ('fdl.stats', None), 'fdl.stats.RunningStats.update': ('fdl.stats', None)}
+    monkeypatch.setattr(fdl.source, '_index', lambda: fake)
+    assert fdl.source._qualified_name('var') == 'fdl.stats.var'
+    assert fdl.source._qualified_name('RunningStats.var') == 'fdl.stats.RunningStats.var'
+    with pytest.raises(LookupError, match="'update' is ambiguous: it could be fdl.stats.RunningCov.update, fdl.stats.RunningStats.update"):
+        fdl.source._qualified_name('update')
+
+def test_real_short_names():
+    assert locate('var').symbol == 'fdl.stats.var'
+    assert locate('cross_entropy').symbol == 'fdl.softmax.cross_entropy'
