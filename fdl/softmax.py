@@ -16,6 +16,17 @@ def _check_floating(x, name):
     if not isinstance(x, Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point(): raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
 
+_HALF = (torch.float16, torch.bfloat16)
+
+def _upcast(x):
+    "Half-precision `x` as float32, where it is computed (like PyTorch); other dtypes unchanged."
+    return x.float() if x.dtype in _HALF else x
+
+def _max_along(x, dim):
+    "Maximum along `dim`, kept with size 1 and detached; -inf if `dim` is empty (a sum of nothing is 0)."
+    if x.dim() and x.size(dim) == 0: return x.new_full(x.sum(dim, keepdim=True).shape, float('-inf'))
+    return x.detach().amax(dim, keepdim=True)
+
 _SLICE = 2**19  # elements exponentiated at a time by `_sum_exp`: 2 MB of float32
 
 def _sum_exp(x, dim, shift=None):
@@ -34,10 +45,11 @@ def logsumexp(x:Tensor,   # logits, any shape
              )->Tensor:
     "`log(exp(x).sum(dim))` computed without overflow, by shifting with the maximum."
     _check_floating(x, 'x')
-    m = x.detach().amax(dim, keepdim=True)   # the shift changes nothing, so no gradient flows through it
+    y = _upcast(x)
+    m = _max_along(y, dim)                    # the shift changes nothing, so no gradient flows through it
     m = torch.where(m.isinf(), 0., m)         # all -inf (or a +inf): no shift, the sum gives -inf (or inf)
-    out = _sum_exp(x, dim, m).log_().add_(m)
-    return out if keepdim else out.squeeze(dim)
+    out = _sum_exp(y, dim, m).log_().add_(m)
+    return (out if keepdim else out.squeeze(dim)).to(x.dtype)
 
 # %% ../nbs/04_softmax.ipynb #b827dcd8
 def log_softmax(x:Tensor,  # logits, any shape
@@ -45,18 +57,20 @@ def log_softmax(x:Tensor,  # logits, any shape
                )->Tensor:
     "Log-probabilities `x - logsumexp(x)` along `dim`, stable for logits of any size."
     _check_floating(x, 'x')
-    out = torch.sub(x, x.detach().amax(dim, keepdim=True))
-    return out.sub_(_sum_exp(out, dim).log_())
+    y = _upcast(x)
+    out = torch.sub(y, _max_along(y, dim))
+    return out.sub_(_sum_exp(out, dim).log_()).to(x.dtype)
 
 def softmax(x:Tensor,  # logits, any shape
             dim:int=-1 # the dimension that holds the classes
            )->Tensor:
     "Probabilities `exp(x) / exp(x).sum(dim)` along `dim`, stable for logits of any size."
     _check_floating(x, 'x')
-    out = torch.sub(x, x.detach().amax(dim, keepdim=True)).exp_()
+    y = _upcast(x)
+    out = torch.sub(y, _max_along(y, dim)).exp_()
     total = out.sum(dim, keepdim=True)
-    if torch.is_grad_enabled() and x.requires_grad: return out / total  # autograd needs `out` unchanged
-    return out.div_(total)
+    if torch.is_grad_enabled() and x.requires_grad: return (out / total).to(x.dtype)  # autograd needs `out` unchanged
+    return out.div_(total).to(x.dtype)
 
 # %% ../nbs/04_softmax.ipynb #ddf1f352
 def plot_softmax_temperatures(logits:Tensor, # one row of logits
@@ -194,8 +208,9 @@ def _check_prob_target(logits, target, ignore_index):
     lowest = float(target.amin())
     if lowest < 0: raise ValueError(f"target holds class probabilities, which cannot be negative; found {lowest:g}")
     sums = target.sum(class_dim, dtype=torch.promote_types(target.dtype, torch.float32))
-    worst = float((sums - 1).abs().amax())
-    if worst > max(1e-4, logits.shape[class_dim] * torch.finfo(target.dtype).eps):
+    worst, info = float((sums - 1).abs().amax()), torch.finfo(target.dtype)
+    # rounding moves a row's sum by at most eps/2, plus half a subnormal step (tiny * eps) per class
+    if worst > max(1e-4, 4 * info.eps + logits.shape[class_dim] * info.tiny * info.eps):
         raise ValueError(f"target rows of class probabilities must sum to 1 along dim {class_dim}; "
                          f"a row of target (shape {tuple(target.shape)}) is off by {worst:g}")
 
@@ -207,8 +222,6 @@ def _cross_entropy_probs(logits, target, weight, reduction, label_smoothing):
     if weight is not None: t = t * weight.view(-1, *[1] * (logits.dim() - 2))
     losses = -(t * torch.where(t == 0, 0., logp)).sum(1)
     return _reduce(losses, reduction, losses.numel())
-
-_HALF = (torch.float16, torch.bfloat16)
 
 def cross_entropy(logits:Tensor, # unnormalized scores, shape (C), (N, C) or (N, C, d1, ...)
                   target:Tensor, # class indices (integers, shape (), (N) or (N, d1, ...)) or class probabilities (logits' shape)
@@ -234,7 +247,7 @@ def cross_entropy(logits:Tensor, # unnormalized scores, shape (C), (N, C) or (N,
             raise ValueError("weight cannot require grad with class-index targets (PyTorch does not differentiate it either)")
     single = logits.dim() == 1
     x, t = (logits[None], target[None]) if single else (logits, target)
-    if x.dtype in _HALF: x = x.float()              # half precision: compute in float32
+    x = _upcast(x)                                  # half precision: compute in float32
     w = None if weight is None else weight.to(x.dtype)
     if probs: loss = _cross_entropy_probs(x, t.to(x.dtype), w, reduction, float(label_smoothing))
     else: loss = _CrossEntropy.apply(x, t.long(), w, ignore_index, reduction, float(label_smoothing))
@@ -260,7 +273,7 @@ def binary_cross_entropy_with_logits(logits:Tensor, # one logit per label, any s
     if target.shape != logits.shape:
         raise ValueError(f"target must have the shape of logits {tuple(logits.shape)}, got {tuple(target.shape)}")
     _check_broadcasts_to(weight, 'weight', logits.shape); _check_broadcasts_to(pos_weight, 'pos_weight', logits.shape)
-    x = logits.float() if logits.dtype in _HALF else logits
+    x = _upcast(logits)
     t = target.to(x.dtype)
     minus_log_sigmoid = torch.log1p(torch.exp(-x.abs())) + (x.abs() - x) / 2
     coef = 1 if pos_weight is None else 1 + (pos_weight.to(x.dtype) - 1) * t
