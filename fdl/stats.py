@@ -31,12 +31,17 @@ def plot_deviations(x:Tensor, # a 1-D tensor of values
     ax.legend()
     return ax
 
-# %% ../nbs/03_stats.ipynb #c0731f4d
+# %% ../nbs/03_stats.ipynb #c8c20f89
+def _recording(x):
+    "Whether autograd is recording operations on `x` (it requires grad and grad mode is on)."
+    return x.requires_grad and torch.is_grad_enabled()
+
 def _dtypes(x, name='x'):
     "The dtype to compute in and the dtype to return for tensor `x`; rejects non-tensors and complex tensors."
     if not isinstance(x, Tensor): raise TypeError(f'{name} must be a torch.Tensor, got {type(x).__name__}')
     if x.is_complex(): raise TypeError(f'{name} is complex ({x.dtype}); fdl.stats works on real tensors')
-    if x.is_floating_point(): return (torch.float64 if x.dtype == torch.float64 else torch.float32), x.dtype
+    if x.is_floating_point():  # float64 under autograd: gradients then stay finite wherever the results do
+        return (torch.float64 if x.dtype == torch.float64 or _recording(x) else torch.float32), x.dtype
     return torch.float64, torch.get_default_dtype()
 
 def _dims(dim, x, ndim):
@@ -141,7 +146,7 @@ def _pool(ns, mxs, mys, cs):
     mx, my = (ns * mxs).sum(0) / n, (ns * mys).sum(0) / n
     return n, mx, my, cs.sum(0) + (ns * (mxs - mx) * (mys - my)).sum(0)
 
-# %% ../nbs/03_stats.ipynb #ad5cb2bf
+# %% ../nbs/03_stats.ipynb #83de195a
 _CHUNK = 1 << 17  # values per chunk: 512 KB of float32, comfortably inside a core's cache
 
 def _chunked(x, cdt):
@@ -164,7 +169,7 @@ def _chunked(x, cdt):
 def _moments(x, dims, cdt):
     "Mean and M2 of `x` over `dims` (kept as size-1 dims) in float64, chunked for large full reductions."
     def raw(x):
-        if len(dims) == x.ndim and x.numel() > _CHUNK and x.is_contiguous():
+        if len(dims) == x.ndim and x.numel() > _CHUNK and x.is_contiguous() and not _recording(x):
             return tuple(v.reshape([1] * x.ndim) for v in _chunked(x, cdt))
         return _two_pass(x, dims, cdt)
     return _rescaled(raw, [x], dims, cdt, [(1,), (2,)], [(1, 0)])
@@ -245,7 +250,7 @@ def plot_shortcut_error(n:int=1000,   # values per sample
     ax.legend(fontsize=8)
     return ax
 
-# %% ../nbs/03_stats.ipynb #6e6cb71b
+# %% ../nbs/03_stats.ipynb #9461cdf7
 def _co_moments(x, y, dims, cdt):
     "Means of x and y, their M2s and their co-moment over `dims` (kept as size-1 dims), in float64."
     x, y = x.to(cdt), y.to(cdt)
@@ -254,8 +259,8 @@ def _co_moments(x, y, dims, cdt):
     dx, dy = x - mx, y - my
     sx, sy = dx.sum(dims, keepdim=True).double(), dy.sum(dims, keepdim=True).double()
     c = (dx * dy).sum(dims, keepdim=True).double() - sx * sy / n
-    m2x = (dx.square_().sum(dims, keepdim=True).double() - sx * sx / n).clamp_(min=0)
-    m2y = (dy.square_().sum(dims, keepdim=True).double() - sy * sy / n).clamp_(min=0)
+    m2x = (dx.square().sum(dims, keepdim=True).double() - sx * sx / n).clamp_(min=0)
+    m2y = (dy.square().sum(dims, keepdim=True).double() - sy * sy / n).clamp_(min=0)
     return mx.double() + sx / n, my.double() + sy / n, m2x, m2y, c
 
 _PAIR_POWERS = [(1, 0), (0, 1), (2, 0), (0, 2), (1, 1)]  # how each output of `_co_moments` scales with x and y
@@ -331,7 +336,7 @@ def plot_scatter(x:Tensor, # values on the horizontal axis
     ax.set_title(f'Pearson r = {r:.3f}')
     return ax
 
-# %% ../nbs/03_stats.ipynb #9671897b
+# %% ../nbs/03_stats.ipynb #575c2d35
 class RunningStats:
     "Streaming count, mean and variance per feature, updated a batch at a time and mergeable (Welford/Chan)."
     def __init__(self,
@@ -361,7 +366,8 @@ class RunningStats:
     def update(self,
                batch:Tensor, # shape (n, *features); a 1-D tensor is a stream of scalars
               ):
-        "Add a batch of values; returns self."
+        "Add a batch of values (detached: the state holds numbers, not an autograd graph); returns self."
+        if isinstance(batch, Tensor): batch = batch.detach()
         cdt, dtype = self._check_batch(batch)
         if len(batch) == 0: return self
         mean, m2 = _moments(batch, (0,), cdt)
@@ -426,7 +432,7 @@ class RunningStats:
         feats = None if self._mean is None else tuple(self._mean.shape)
         return f'RunningStats(n={self._n}, features={feats}, correction={self.correction})'
 
-# %% ../nbs/03_stats.ipynb #b1276af5
+# %% ../nbs/03_stats.ipynb #fbf6c230
 class RunningCov:
     "Streaming covariance and Pearson correlation of two paired streams, per feature, updated a batch at a time and mergeable."
     def __init__(self,
@@ -439,7 +445,9 @@ class RunningCov:
                x:Tensor, # a batch of shape (n, *features)
                y:Tensor, # the paired batch, of x's shape
               ):
-        "Add paired batches `x` and `y`; returns self."
+        "Add paired batches `x` and `y` (detached, like `RunningStats.update`); returns self."
+        if isinstance(x, Tensor): x = x.detach()
+        if isinstance(y, Tensor): y = y.detach()
         (xcdt, xdt), (ycdt, ydt) = self.x._check_batch(x, 'x'), self.y._check_batch(y, 'y')
         if x.shape != y.shape: raise ValueError(f'y has shape {tuple(y.shape)} but x has shape {tuple(x.shape)}')
         if len(x) == 0: return self

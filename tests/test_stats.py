@@ -238,6 +238,81 @@ def test_corr_is_clipped_and_scale_free():
     assert corr(x, x).item() == 1.0 and corr(x, -x).item() == -1.0
     assert corr(x * 1e3 + 5, x).item() == pytest.approx(1.0, abs=1e-6)
 
+# ---------------------------------------------------------------- gradients
+
+def _grad(f, x):
+    x = x.detach().clone().requires_grad_()
+    out = f(x)
+    g, = torch.autograd.grad(out.sum(), x)
+    return out.detach(), g
+
+@pytest.mark.parametrize('shape', [(4,), (100,), (512, 512), (S._CHUNK + 7,)])  # small, and beyond one chunk
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_var_std_gradients_match_torch(shape, dtype):
+    x = (torch.randn(shape, generator=torch.Generator().manual_seed(len(shape)), dtype=torch.float64) * 3 + 5).to(dtype)
+    for ours, theirs in ((var, torch.var), (std, torch.std)):
+        v, g = _grad(lambda x: ours(x), x)
+        tv, tg = _grad(lambda x: theirs(x, correction=0), x)
+        assert v.dtype == g.dtype == dtype
+        torch.testing.assert_close(v, tv, rtol=1e-5, atol=0)
+        torch.testing.assert_close(g, tg, rtol=1e-4, atol=1e-6 * tg.abs().max().item())
+    _, g = _grad(var, x)
+    xd = x.double()
+    torch.testing.assert_close(g.double(), 2 * (xd - xd.mean()) / xd.numel(), rtol=1e-4, atol=1e-6 * g.abs().max().item())
+
+def test_gradients_along_dims_with_correction_and_keepdim():
+    x = torch.randn(6, 5, 4, generator=torch.Generator().manual_seed(3))
+    for dim, keepdim, correction in ((0, False, 1), ((0, 2), True, 0), (-1, False, 2)):
+        for ours, theirs in ((var, torch.var), (std, torch.std), (mean, torch.mean)):
+            kw = {} if ours is mean else {'correction': correction}
+            _, g = _grad(lambda x: ours(x, dim=dim, keepdim=keepdim, **kw), x)
+            _, tg = _grad(lambda x: theirs(x, dim=dim, keepdim=keepdim, **kw), x)
+            torch.testing.assert_close(g, tg, rtol=1e-5, atol=1e-7)
+
+def test_gradients_of_mad_cov_corr_match_torch():
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(300_000, generator=g), torch.randn(300_000, generator=g)
+    y = x + y
+    _, gm = _grad(mad, x)
+    _, tgm = _grad(lambda x: (x - x.mean()).abs().mean(), x)
+    torch.testing.assert_close(gm, tgm, rtol=1e-4, atol=1e-12)
+    _, gc = _grad(lambda x: corr(x, y), x)
+    _, tgc = _grad(lambda x: torch.corrcoef(torch.stack([x, y]))[0, 1], x)
+    torch.testing.assert_close(gc, tgc, rtol=1e-3, atol=1e-3 * tgc.abs().max().item())
+    _, gv = _grad(lambda x: cov(x, y), x)
+    _, tgv = _grad(lambda x: torch.cov(torch.stack([x, y]), correction=0)[0, 1], x)
+    torch.testing.assert_close(gv, tgv, rtol=1e-4, atol=1e-4 * tgv.abs().max().item())
+
+def test_gradients_stay_finite_at_the_ends_of_the_float_range():
+    for x in (torch.tensor([1e19, 2e19, 3e19, 4e19]), torch.tensor([-1e-30, 1e-30, 3e-30])):
+        for ours, theirs in ((var, torch.var), (std, torch.std)):
+            v, g = _grad(ours, x)
+            tv, tg = _grad(lambda x: theirs(x, correction=0), x)
+            assert g.isfinite().all()
+            torch.testing.assert_close(v, tv, rtol=1e-5, atol=0)
+            torch.testing.assert_close(g, tg, rtol=1e-5, atol=0)
+
+def test_no_grad_mode_and_results_without_grad_are_unchanged():
+    x = torch.randn(S._CHUNK * 2 + 3, generator=torch.Generator().manual_seed(6)) + 1e4
+    plain = var(x)
+    xg = x.clone().requires_grad_()
+    with torch.no_grad(): quiet = var(xg)
+    assert not quiet.requires_grad and torch.equal(quiet, plain)
+    assert var(xg).requires_grad
+    torch.testing.assert_close(var(xg).detach(), plain, rtol=1e-6, atol=0)
+
+def test_running_stats_detach_their_input():
+    x = torch.randn(S._CHUNK + 11, generator=torch.Generator().manual_seed(7)).requires_grad_()
+    rs = RunningStats().update(x).update(x[:1000])
+    assert not rs.var.requires_grad and not rs.mean.requires_grad
+    ref = RunningStats().update(x.detach()).update(x.detach()[:1000])
+    assert torch.equal(rs.var, ref.var) and torch.equal(rs.mean, ref.mean)
+    rows = torch.randn(400_000, 2, generator=torch.Generator().manual_seed(8)).requires_grad_()
+    rc = RunningCov().update(rows, rows * 2)
+    assert not rc.cov.requires_grad and not rc.corr.requires_grad
+    torch.testing.assert_close(rc.cov, cov(rows.detach(), rows.detach() * 2, dim=0), rtol=1e-6, atol=0)
+    assert x.grad is None
+
 # ---------------------------------------------------------------- bad input
 
 BAD_INPUT = [
