@@ -42,6 +42,8 @@ def cases():
     note = memory_note()
     err = (log_softmax(x) - F.log_softmax(x, -1)).abs().max().item()
     lse_err = (logsumexp(x) - torch.logsumexp(x, -1)).abs().max().item()
+    x3, dims = x.view(64, 64, SHAPE[1]), (0, 1)                   # the same numbers, reduced over two dimensions
+    lse3_err = (logsumexp(x3, dims) - torch.logsumexp(x3, dims)).abs().max().item()
     for threads in sorted({1, torch.get_num_threads()}):
         yield Case(f'cross_entropy fwd+bwd {SHAPE} float32', _forward_backward(cross_entropy, logits, target),
                    _forward_backward(F.cross_entropy, logits, target), threads=threads, target=1.0, note=note)
@@ -49,3 +51,5 @@ def cases():
                    threads=threads, target=2.0, note=f'max abs diff {err:.1e}')
         yield Case(f'logsumexp fwd {SHAPE} float32', lambda: logsumexp(x), lambda: torch.logsumexp(x, -1),
                    threads=threads, note=f'max abs diff {lse_err:.1e}')
+        yield Case(f'logsumexp fwd {tuple(x3.shape)} dim={dims} float32', lambda: logsumexp(x3, dims),
+                   lambda: torch.logsumexp(x3, dims), threads=threads, note=f'max abs diff {lse3_err:.1e}')

@@ -6,11 +6,12 @@
 __all__ = ['logsumexp', 'log_softmax', 'softmax', 'plot_softmax_temperatures', 'nll', 'cross_entropy',
            'binary_cross_entropy_with_logits']
 
-# %% ../nbs/04_softmax.ipynb #dd3c6f31
+# %% ../nbs/04_softmax.ipynb #acedd420
+import operator
 import torch
 from torch import Tensor
 
-# %% ../nbs/04_softmax.ipynb #c7c317e6
+# %% ../nbs/04_softmax.ipynb #334e9930
 def _check_floating(x, name):
     "Raise a TypeError unless `x` is a floating-point tensor."
     if not isinstance(x, Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
@@ -22,9 +23,41 @@ def _upcast(x):
     "Half-precision `x` as float32, where it is computed (like PyTorch); other dtypes unchanged."
     return x.float() if x.dtype in _HALF else x
 
+def _as_int(d, name):
+    "`d` as an int (a Python or NumPy integer, or a one-element integer tensor); a TypeError naming `name` otherwise."
+    if not isinstance(d, bool):
+        try: return operator.index(d)
+        except TypeError: pass
+    raise TypeError(f"{name} must be an int, got {type(d).__name__} {d!r}")
+
+def _dim_index(x, d):
+    "Dimension `d` of `x` counted from 0 (a 0-d tensor has the one dimension 0, or -1, as in PyTorch)."
+    n = max(x.dim(), 1)
+    if not -n <= d < n:
+        raise IndexError(f"dim {d} is out of range for x of shape {tuple(x.shape)} (expected in [{-n}, {n - 1}])")
+    return d % n
+
+def _single_dim(x, dim, fname):
+    "The one dimension `fname` normalizes along: an int, as in PyTorch's softmax and log_softmax."
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"{fname} normalizes along one dimension: dim must be an int, got {type(dim).__name__} {dim!r} "
+                        f"(to normalize over several, flatten them into one first)")
+    return _dim_index(x, _as_int(dim, 'dim'))
+
+def _reduced_dims(x, dim):
+    "`dim`, an int or a tuple or list of ints, as a sorted tuple of distinct dimensions of `x`."
+    several = isinstance(dim, (tuple, list))
+    dims = tuple(dim) if several else (dim,)
+    if not dims: raise ValueError(f"dim must name at least one dimension, got {dim!r}")
+    named = [_dim_index(x, _as_int(d, 'each entry of dim' if several else 'dim')) for d in dims]
+    if len(set(named)) < len(named):
+        raise ValueError(f"dim {dim!r} names a dimension twice for x of shape {tuple(x.shape)}")
+    return tuple(sorted(named))
+
 def _max_along(x, dim):
-    "Maximum along `dim`, kept with size 1 and detached; -inf if `dim` is empty (a sum of nothing is 0)."
-    if x.dim() and x.size(dim) == 0: return x.new_full(x.sum(dim, keepdim=True).shape, float('-inf'))
+    "Maximum over `dim` (an int or a tuple), kept with size 1, detached; -inf where empty (a sum of nothing is 0)."
+    dims = dim if isinstance(dim, tuple) else (dim,)
+    if x.dim() and any(x.size(d) == 0 for d in dims): return x.new_full(x.sum(dim, keepdim=True).shape, float('-inf'))
     return x.detach().amax(dim, keepdim=True)
 
 _SLICE = 2**19  # elements exponentiated at a time by `_sum_exp`: 2 MB of float32
@@ -32,7 +65,8 @@ _SLICE = 2**19  # elements exponentiated at a time by `_sum_exp`: 2 MB of float3
 def _sum_exp(x, dim, shift=None):
     "`exp(x - shift).sum(dim, keepdim=True)`, a slice at a time so the exponentials never fill a full-size tensor."
     def part(x, shift): return (x.exp() if shift is None else torch.sub(x, shift).exp_()).sum(dim, keepdim=True)
-    other = next((d for d in range(x.dim()) if d != dim % x.dim()), None)  # a dimension to slice along
+    dims = dim if isinstance(dim, tuple) else (dim,)                      # dimensions counted from 0
+    other = next((d for d in range(x.dim()) if d not in dims), None)     # a dimension to slice along
     if other is None or x.numel() <= _SLICE: return part(x, shift)
     step = max(1, _SLICE * x.shape[other] // x.numel())
     xs = x.split(step, other)
@@ -40,23 +74,25 @@ def _sum_exp(x, dim, shift=None):
     return torch.cat([part(a, b) for a, b in zip(xs, shifts)], other)
 
 def logsumexp(x:Tensor,   # logits, any shape
-              dim:int=-1, # the dimension to reduce
-              keepdim:bool=False # keep `dim` with size 1, ready to broadcast against `x`
+              dim:int|tuple=-1, # the dimension to reduce, or a tuple of them
+              keepdim:bool=False # keep the reduced dimensions with size 1, ready to broadcast against `x`
              )->Tensor:
     "`log(exp(x).sum(dim))` computed without overflow, by shifting with the maximum."
     _check_floating(x, 'x')
+    dims = _reduced_dims(x, dim)
     y = _upcast(x)
-    m = _max_along(y, dim)                    # the shift changes nothing, so no gradient flows through it
+    m = _max_along(y, dims)                   # the shift changes nothing, so no gradient flows through it
     m = torch.where(m.isinf(), 0., m)         # all -inf (or a +inf): no shift, the sum gives -inf (or inf)
-    out = _sum_exp(y, dim, m).log_().add_(m)
-    return (out if keepdim else out.squeeze(dim)).to(x.dtype)
+    out = _sum_exp(y, dims, m).log_().add_(m)
+    return (out if keepdim else out.squeeze(dims)).to(x.dtype)
 
-# %% ../nbs/04_softmax.ipynb #b827dcd8
+# %% ../nbs/04_softmax.ipynb #72028c7f
 def log_softmax(x:Tensor,  # logits, any shape
                 dim:int=-1 # the dimension that holds the classes
                )->Tensor:
     "Log-probabilities `x - logsumexp(x)` along `dim`, stable for logits of any size."
     _check_floating(x, 'x')
+    dim = _single_dim(x, dim, 'log_softmax')
     y = _upcast(x)
     out = torch.sub(y, _max_along(y, dim))
     return out.sub_(_sum_exp(out, dim).log_()).to(x.dtype)
@@ -66,6 +102,7 @@ def softmax(x:Tensor,  # logits, any shape
            )->Tensor:
     "Probabilities `exp(x) / exp(x).sum(dim)` along `dim`, stable for logits of any size."
     _check_floating(x, 'x')
+    dim = _single_dim(x, dim, 'softmax')
     y = _upcast(x)
     out = torch.sub(y, _max_along(y, dim)).exp_()
     total = out.sum(dim, keepdim=True)

@@ -112,6 +112,82 @@ def test_integer_input_rejected(f):
     with pytest.raises(TypeError, match='x must be a floating-point tensor, got dtype torch.int64'): f(torch.arange(3))
     with pytest.raises(TypeError, match='x must be a torch.Tensor'): f([1., 2.])
 
+@pytest.mark.parametrize('shape', [(7,), (3, 5), (2, 3, 4), (2, 1, 3, 5)])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_logsumexp_over_several_dims_matches_torch(shape, dtype):
+    x = torch.randn(shape, dtype=dtype) * 10
+    x.view(-1)[::5] = -inf                                          # masked entries
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    n = len(shape)
+    for k in range(1, n + 1):
+        for dims in itertools.combinations(range(-n, n), k):
+            if len({d % n for d in dims}) < k: continue             # the same dimension twice: an error, tested below
+            for keepdim in (False, True):
+                for d in (dims, list(dims), dims[::-1]):
+                    ours = logsumexp(x, d, keepdim)
+                    assert ours.shape == torch.logsumexp(x, d, keepdim).shape
+                    close(ours, torch.logsumexp(x, d, keepdim), tol)
+
+def test_logsumexp_several_dims_edge_cases():
+    x = torch.randn(2, 0, 3)
+    close(logsumexp(x, (0, 1)), torch.logsumexp(x, (0, 1)), 0)        # an empty sum: -inf
+    close(logsumexp(x, (0, 2), True), torch.logsumexp(x, (0, 2), True), 0)
+    s = torch.tensor(2.5)
+    close(logsumexp(s, (0,)), torch.logsumexp(s, (0,)), 0); close(logsumexp(s, [-1]), torch.logsumexp(s, [-1]), 0)
+    x = torch.randn(3, 4, 5)
+    for d in (np.int64(1), torch.tensor(1), (np.int64(0), torch.tensor(2))):  # integers of other types, as torch takes
+        close(logsumexp(x, d), torch.logsumexp(x, d), 1e-6)
+
+def test_logsumexp_several_dims_large_and_gradient():
+    "Sliced along a dimension that is not reduced, the sum over several dims is unchanged; gradients match."
+    from fdl.softmax import _SLICE
+    torch.manual_seed(1)
+    x = torch.randn(70, 64, 130) * 20
+    assert x.numel() > _SLICE
+    for dims in [(0, 2), (1, 2), (0, 1), (0, 1, 2)]:
+        close(logsumexp(x, dims), torch.logsumexp(x, dims), 1e-5)
+    xr = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: logsumexp(x, (0, 2)), xr)
+    assert torch.autograd.gradcheck(lambda x: logsumexp(x, (-1, 1), keepdim=True), xr)
+    close(torch.autograd.grad(logsumexp(xr, (0, 2)).sum(), xr)[0],
+          torch.autograd.grad(torch.logsumexp(xr, (0, 2)).sum(), xr)[0], 1e-12)
+
+X3 = torch.randn(2, 3, 4)
+
+@pytest.mark.parametrize('dim,err,match', [
+    ((0, 0), ValueError, r'dim \(0, 0\) names a dimension twice for x of shape \(2, 3, 4\)'),
+    ((-1, 2), ValueError, r'dim \(-1, 2\) names a dimension twice'),
+    ((0, 3), IndexError, r'dim 3 is out of range for x of shape \(2, 3, 4\) \(expected in \[-3, 2\]\)'),
+    (-4, IndexError, r'dim -4 is out of range'),
+    ((), ValueError, r'dim must name at least one dimension, got \(\)'),
+    ([], ValueError, r'dim must name at least one dimension'),
+    (1.0, TypeError, r'dim must be an int, got float 1.0'),
+    (None, TypeError, r'dim must be an int, got NoneType None'),
+    (True, TypeError, r'dim must be an int, got bool True'),
+    ((0, 1.0), TypeError, r'each entry of dim must be an int, got float 1.0'),
+])
+def test_logsumexp_bad_dim(dim, err, match):
+    with pytest.raises(err, match=match): logsumexp(X3, dim)
+    with pytest.raises((TypeError, ValueError, IndexError, RuntimeError)): torch.logsumexp(X3, dim)  # torch refuses too
+
+@pytest.mark.parametrize('f,ref', [(softmax, F.softmax), (log_softmax, F.log_softmax)])
+def test_softmax_takes_one_int_dim(f, ref):
+    "softmax and log_softmax normalize along one dimension, like torch's: a tuple of dims is a TypeError naming dim."
+    name = f.__name__
+    for dim in [(0, 1), [0, 1], (1,)]:
+        with pytest.raises(TypeError, match=rf'{name} normalizes along one dimension: dim must be an int, got '
+                                            rf'{type(dim).__name__} \{str(dim)[0]}'):
+            f(X3, dim)
+        with pytest.raises(TypeError, match="argument 'dim'"): ref(X3, dim)
+    for dim, match in [(1.0, 'dim must be an int, got float 1.0'), (None, 'dim must be an int, got NoneType'),
+                       (True, 'dim must be an int, got bool')]:
+        with pytest.raises(TypeError, match=match): f(X3, dim)
+    with pytest.raises(IndexError, match=r'dim 3 is out of range for x of shape \(2, 3, 4\)'): f(X3, 3)
+    with pytest.raises(IndexError): ref(X3, 3)
+    for dim in (np.int64(1), torch.tensor(-1)):                      # integers of other types, as torch takes
+        close(f(X3, dim), ref(X3, int(dim)), 1e-6)
+    close(f(torch.tensor(1.5), -1), ref(torch.tensor(1.5), -1), 0)
+
 @settings(max_examples=40, deadline=None)
 @given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_side=5),
                   elements=st.floats(-1e6, 1e6, allow_nan=False)), st.floats(-1e6, 1e6), st.integers(0, 2))
