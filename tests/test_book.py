@@ -175,3 +175,14 @@ def test_show_doc_source_links_are_dropped():
     build_lesson.prepare_for_page(nb)
     shown = nb.cells[0].outputs[0]['data']['text/markdown']
     assert '[source]' not in shown and 'target=' not in shown and '### locate' in shown and 'def locate(obj)' in shown
+
+def test_the_real_lesson_book_passes_the_browser_check(tmp_path):
+    "Every lesson notebook executed and rendered as `make lesson` does it, then opened in Chromium."
+    need_chromium()
+    out = tmp_path / 'lesson'
+    r = run_build('--out', out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    pages = sorted(p.name for p in out.glob('*.html'))
+    expected = ['index.html'] + sorted(p.with_suffix('.html').name for p in (ROOT / 'nbs').glob('[0-9]*.ipynb'))
+    assert pages == sorted(expected)
+    assert check_book.check_book(out) == []
