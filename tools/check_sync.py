@@ -28,9 +28,11 @@ def main():
         problems.append('notebooks were not clean; nbdev_clean rewrote: ' + ', '.join(diff)
                         + '\n  -> run `nbdev_clean` and commit the notebooks.')
     if os.environ.get('CI'):
-        status = subprocess.run(['git', 'status', '--porcelain', '--', 'fdl', 'nbs'], cwd=root,
-                                capture_output=True, text=True).stdout.strip()
-        if status and not problems:
+        git = subprocess.run(['git', 'status', '--porcelain', '--', 'fdl', 'nbs'], cwd=root, capture_output=True, text=True)
+        status = git.stdout.strip()
+        if git.returncode != 0:
+            problems.append(f'`git status` failed, so uncommitted files cannot be ruled out: {git.stderr.strip()}')
+        elif status and not problems:
             problems.append('git sees uncommitted or untracked files in fdl/ or nbs/:\n' + status
                             + '\n  -> run `nbdev_export` and `nbdev_clean`, then commit both.')
     for p in problems: print('ERROR:', p, file=sys.stderr)
