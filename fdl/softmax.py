@@ -6,8 +6,8 @@
 __all__ = ['logsumexp', 'log_softmax', 'softmax', 'plot_softmax_temperatures', 'nll', 'cross_entropy',
            'binary_cross_entropy_with_logits']
 
-# %% ../nbs/04_softmax.ipynb #acedd420
-import operator
+# %% ../nbs/04_softmax.ipynb #45e6116e
+import math, operator
 import torch
 from torch import Tensor
 
@@ -126,7 +126,7 @@ def plot_softmax_temperatures(logits:Tensor, # one row of logits
     ax.set_xlabel('logit'); ax.set_ylabel('probability'); ax.set_title('softmax(logits / T)'); ax.legend()
     return ax
 
-# %% ../nbs/04_softmax.ipynb #9171a751
+# %% ../nbs/04_softmax.ipynb #6d2dfa1d
 _REDUCTIONS = ('none', 'mean', 'sum')
 
 def _check_reduction(reduction):
@@ -149,7 +149,7 @@ def _check_index_target(scores, target, ignore_index, scores_name):
         raise ValueError(f"target of class indices must have shape {tuple(expected)} for {scores_name} of shape "
                          f"{tuple(scores.shape)} (batch sizes must match), got shape {tuple(target.shape)}")
     if target.numel() == 0: return
-    n_classes = scores.shape[1 if scores.dim() > 1 else 0]
+    n_classes = scores.shape[1 if scores.dim() > 1 else 0]  # scores.dim() >= 1: checked by the caller
     lo, hi = (int(v) for v in target.aminmax())
     if lo >= 0 and hi < n_classes: return
     lo, hi = (int(v) for v in torch.where(target == ignore_index, 0, target).aminmax())
@@ -170,6 +170,8 @@ def nll(log_probs:Tensor, # log-probabilities, shape (C), (N, C) or (N, C, d1, .
        )->Tensor:
     "Negative log likelihood of the target classes, as `torch.nn.functional.nll_loss` defines it."
     _check_floating(log_probs, 'log_probs')
+    if log_probs.dim() == 0:
+        raise ValueError("log_probs must have a class dimension: shape (C), (N, C) or (N, C, d1, ...), got shape ()")
     _check_reduction(reduction)
     _check_weight(weight, log_probs.shape[1 if log_probs.dim() > 1 else 0])
     _check_index_target(log_probs, target, ignore_index, 'log_probs')
@@ -228,7 +230,7 @@ class _CrossEntropy(torch.autograd.Function):
             else: grad.addcmul_(scale, weight.view(-1, *[1] * (e.dim() - 2)), value=-eps / n_classes)
         return grad, None, None, None, None, None
 
-# %% ../nbs/04_softmax.ipynb #954ded6f
+# %% ../nbs/04_softmax.ipynb #58f4b870
 def _check_prob_target(logits, target, ignore_index):
     "Check float class-probability targets: logits' shape, no negative entries, rows summing to 1."
     if target.shape != logits.shape:
@@ -242,7 +244,8 @@ def _check_prob_target(logits, target, ignore_index):
     if target.numel() == 0: return
     class_dim = 1 if logits.dim() > 1 else 0
     target = target.detach()
-    lowest = float(target.amin())
+    lowest = float(target.amin())  # NaN if any entry is NaN
+    if math.isnan(lowest): raise ValueError("target holds NaN; class probabilities must be numbers in [0, 1]")
     if lowest < 0: raise ValueError(f"target holds class probabilities, which cannot be negative; found {lowest:g}")
     sums = target.sum(class_dim, dtype=torch.promote_types(target.dtype, torch.float32))
     worst, info = float((sums - 1).abs().amax()), torch.finfo(target.dtype)

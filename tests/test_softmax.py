@@ -413,6 +413,9 @@ X, Y = torch.randn(4, 3), torch.tensor([0, 2, 1, 1])
     (lambda: cross_entropy(X, Y, label_smoothing=-0.1), ValueError, 'label_smoothing'),
     (lambda: cross_entropy(Y, Y), TypeError, 'logits must be a floating-point tensor, got dtype torch.int64'),
     (lambda: cross_entropy(torch.tensor(1.), torch.tensor(0)), ValueError, 'logits must have a class dimension'),
+    (lambda: nll(torch.tensor(1.), torch.tensor(0)), ValueError, r'log_probs must have a class dimension: .* got shape \(\)'),
+    (lambda: cross_entropy(X, F.softmax(X, 1).index_put((torch.tensor(0), torch.tensor(1)), torch.tensor(float('nan')))),
+     ValueError, 'target holds NaN; class probabilities must be numbers in'),
     (lambda: binary_cross_entropy_with_logits(X, torch.ones(4)), ValueError, r'target must have the shape of logits \(4, 3\), got \(4,\)'),
     (lambda: binary_cross_entropy_with_logits(X, Y.float()[:, None].expand(4, 3).long()), TypeError, 'target must be a floating-point'),
     (lambda: binary_cross_entropy_with_logits(X, torch.ones(4, 3), pos_weight=torch.ones(4)), ValueError, r'pos_weight of shape \(4,\) does not broadcast to logits'),
@@ -525,3 +528,10 @@ def test_import_is_light():
     code = 'import sys, fdl.softmax; print("matplotlib" in sys.modules)'
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == 'False'
+
+def test_negative_ignore_index_with_probability_targets_changes_nothing_as_in_torch():
+    x, t = torch.randn(4, 3), F.softmax(torch.randn(4, 3), 1)
+    assert torch.allclose(cross_entropy(x, t, ignore_index=-1), cross_entropy(x, t))
+    assert torch.allclose(cross_entropy(x, t, ignore_index=-1), F.cross_entropy(x, t, ignore_index=-1))
+    with pytest.raises(RuntimeError, match='ignore_index is not supported for floating point target'):
+        F.cross_entropy(x, t, ignore_index=0)
