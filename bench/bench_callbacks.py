@@ -10,19 +10,30 @@ class NoOp(Callback):
 CALLBACK_EVENTS = 20_000  # callbacks x events in each dispatch row
 TARGET = 0.25e-6          # seconds per callback-event
 
+def direct_calls(calc, n_events):
+    "The reference: each callback's `after_calc` called by hand, no dispatcher."
+    methods = [cb.after_calc for cb in calc.cbs]
+    def direct():
+        for i in range(n_events):
+            for m in methods: m(calc, i)
+    return direct
+
 def cases():
     for n_cbs in (1, 5, 20):
         calc = SlowCalculator([NoOp() for _ in range(n_cbs)], delay=0)
-        fire, n_events = calc.cbs.fire, CALLBACK_EVENTS//n_cbs
-        methods = [cb.after_calc for cb in calc.cbs]
-        def dispatched(fire=fire, n_events=n_events):
-            for i in range(n_events): fire('after_calc', i)
-        def direct(methods=methods, n_events=n_events, calc=calc):
-            for i in range(n_events):
-                for m in methods: m(calc, i)
-        yield Case(f'dispatch, {n_cbs} no-op callback(s) x {n_events:,} events', dispatched, direct,
+        cbs, n_events = calc.cbs, CALLBACK_EVENTS//n_cbs
+        def dispatched(cbs=cbs, n_events=n_events):
+            for i in range(n_events): cbs.after_calc(i)  # as `SlowCalculator` fires it
+        yield Case(f'dispatch, {n_cbs} no-op callback(s) x {n_events:,} events', dispatched, direct_calls(calc, n_events),
                    ref_name='direct calls', per=CALLBACK_EVENTS, per_target=TARGET,
                    note='per op = one handler called for one event, loop included')
+
+    calc = SlowCalculator(NoOp(), delay=0)
+    fire = calc.cbs.fire
+    def by_name():
+        for i in range(CALLBACK_EVENTS): fire('after_calc', i)
+    yield Case(f'fire by name, 1 no-op callback x {CALLBACK_EVENTS:,} events', by_name, direct_calls(calc, CALLBACK_EVENTS),
+               ref_name='direct calls', per=CALLBACK_EVENTS, note="cbs.fire('after_calc', i): the name in a string")
 
     steps, n_cbs = 10_000, 10
     calc = SlowCalculator([NoOp() for _ in range(n_cbs)], steps=steps, delay=0)

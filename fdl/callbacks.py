@@ -125,7 +125,7 @@ class ModifyingCallback:
         if calc.res > 10: return True
         if calc.res < 3: calc.res = calc.res*2
 
-# %% ../nbs/01_callbacks.ipynb #57547003
+# %% ../nbs/01_callbacks.ipynb #b482f0c3
 class CancelRun(Exception):
     "Raised by a callback to stop the run now: the result so far is kept and the closing event still fires."
 
@@ -138,12 +138,39 @@ def _name(obj) -> str:
     if isinstance(obj, (FunctionType, BuiltinFunctionType)): return obj.__qualname__
     return type(obj).__name__
 
-def _callback_of(handler:partial):
-    "The callback a bound handler belongs to: the object of a method, else the plain callable itself."
-    fn = handler.func
-    return fn.__self__ if isinstance(fn, MethodType) else fn
+# %% ../nbs/01_callbacks.ipynb #bd77e418
+def _bind(handler, # a callback's method, or a plain callable
+          host, # the object firing the events
+         ) -> partial:
+    "`handler` with `host` bound as its first argument."
+    if isinstance(handler, MethodType): return partial(handler.__func__, handler.__self__, host)
+    return partial(handler, host)
 
-# %% ../nbs/01_callbacks.ipynb #9bd8c23a
+# %% ../nbs/01_callbacks.ipynb #828a5cc1
+def _firer(event:str, # the event's name
+           handlers:tuple, # (callback, handler) pairs in the order to call them; each handler has the host bound
+          ):
+    "A function that calls every handler with its arguments; a true return from an `after_` event raises `CancelRun`."
+    def fire_all(*args):
+        stop = False
+        try:  # one try around the loop, not one per handler: this is the hot path
+            for cb, handler in handlers:
+                if handler(*args): stop = True
+        except Exception as e:
+            e.add_note(f'raised in callback {_name(cb)}, event {event!r}')
+            raise
+        if stop and event.startswith('after_'): raise CancelRun(f'a callback returned True from {event!r}')
+    def fire_one(*args):
+        try: stop = handler(*args)
+        except Exception as e:
+            e.add_note(f'raised in callback {_name(cb)}, event {event!r}')
+            raise
+        if stop and event.startswith('after_'): raise CancelRun(f'a callback returned True from {event!r}')
+    if len(handlers) != 1: return fire_all
+    (cb, handler), = handlers
+    return fire_one
+
+# %% ../nbs/01_callbacks.ipynb #85444604
 class Dispatcher:
     "A host object's callbacks, kept in `order`, and the one place where the host's events are fired at them."
     def __init__(self,
@@ -162,13 +189,13 @@ class Dispatcher:
         self._rebuild()
         if cbs is not None: self.add(*(cbs if isinstance(cbs, (list, tuple)) else [cbs]))
 
-    def _unknown(self, event, owner=None) -> ValueError:
-        "The error for a name that is not an event (fired, or a method of the callback `owner`), with a hint."
+    def _unknown(self, event, owner=None, error=ValueError) -> Exception:
+        "The `error` for a name that is not an event (fired, or a method of the callback `owner`), with a hint."
         close = get_close_matches(str(event), self.events, n=1)
         hint = f' Did you mean {close[0]!r}?' if close else ''
         what = repr(event) if owner is None else f'{_name(owner)} has a method {event!r}, but that'
-        return ValueError(f'{what} is not an event of {type(self.host).__name__}.{hint} '
-                          f'Its events are: {", ".join(self.events)}')
+        return error(f'{what} is not an event of {type(self.host).__name__}.{hint} '
+                     f'Its events are: {", ".join(self.events)}')
 
     def _event_methods(self, cb) -> dict:
         "The handlers `cb` brings, by event name, after checking it."
@@ -181,10 +208,10 @@ class Dispatcher:
             if not attr.startswith(('before_', 'after_')): continue
             handler = getattr(cb, attr)
             if not callable(handler):  # data such as `self.after_steps = 3` is fine, unless it hides an event
-                if attr in self._handlers:
+                if attr in self._firers:
                     raise TypeError(f'{_name(cb)}.{attr} must be a method, got {type(handler).__name__}')
                 continue
-            if attr not in self._handlers: raise self._unknown(attr, owner=cb)
+            if attr not in self._firers: raise self._unknown(attr, owner=cb)
             found[attr] = handler
         if found: return found
         if self.default_event is not None and callable(cb): return {self.default_event: cb}
@@ -192,10 +219,16 @@ class Dispatcher:
         raise TypeError(f'{_name(cb)} {what} for any event of {type(self.host).__name__}: {", ".join(self.events)}')
 
     def _rebuild(self):
-        "Sort the callbacks by `order` (stably: ties keep the order added) and bind each event's handlers."
+        "Sort the callbacks by `order` (stably: ties keep the order added) and make each event's firing function."
         self._ordered = sorted(self._entries, key=lambda entry: getattr(entry[0], 'order', 0))
-        self._handlers = {e: tuple(partial(found[e], self.host) for _, found in self._ordered if e in found)
-                          for e in self.events}
+        self._firers = {e: _firer(e, tuple((cb, _bind(found[e], self.host)) for cb, found in self._ordered if e in found))
+                        for e in self.events}
+        vars(self).update(self._firers)  # so the host fires an event as `cbs.after_calc(...)`
+
+    def __getattr__(self, name):
+        "Reached only when `name` is not an attribute: one that looks like an event gets the hint."
+        if name.startswith(('before_', 'after_')): raise self._unknown(name, error=AttributeError)
+        raise AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}')
 
     def add(self, *cbs): # callbacks, as for `cbs` in `Dispatcher`
         "Add callbacks; all are checked first, so one bad callback adds none of them."
@@ -233,17 +266,10 @@ class Dispatcher:
              event:str, # the event's name: one of `events`
              *args, # passed on to every handler, after the host
             ):
-        "Call each handler of `event` with the host and `args`; if an `after_` handler returned a true value, raise `CancelRun`."
-        handlers = self._handlers.get(event)
-        if handlers is None: raise self._unknown(event)
-        stop = False
-        try:  # one try around the loop, not one per handler: this is the hot path
-            for handler in handlers:
-                if handler(*args): stop = True
-        except Exception as e:
-            e.add_note(f'raised in callback {_name(_callback_of(handler))}, event {event!r}')
-            raise
-        if stop and event.startswith('after_'): raise CancelRun(f'a callback returned True from {event!r}')
+        "Fire `event` by its name, as `self.<event>(*args)` does: each handler gets the host and `args`."
+        firer = self._firers.get(event)
+        if firer is None: raise self._unknown(event)
+        firer(*args)
 
     def run(self, body, # the work: called with no arguments
             name:str='run', # `before_{name}` fires first and `after_{name}` last
@@ -251,7 +277,7 @@ class Dispatcher:
         "Call `body` between `before_{name}` and `after_{name}`; `CancelRun` ends it cleanly. True if it was stopped."
         before, after = f'before_{name}', f'after_{name}'
         for event in (before, after):
-            if event not in self._handlers: raise self._unknown(event)
+            if event not in self._firers: raise self._unknown(event)
         stopped = False
         try:
             self.fire(before)
@@ -262,7 +288,7 @@ class Dispatcher:
             except CancelRun: pass  # the run is over: there is nothing left to stop
         return stopped
 
-# %% ../nbs/01_callbacks.ipynb #4914062d
+# %% ../nbs/01_callbacks.ipynb #5e37a8fa
 class SlowCalculator:
     "Sum i*i over `steps` slow steps, firing events that let callbacks read and change `res`, or stop the run."
     events = ('before_run', 'before_calc', 'after_calc', 'after_run')  # every event `calc` fires, declared once
@@ -278,10 +304,10 @@ class SlowCalculator:
 
     def _all_steps(self):
         for i in range(self.steps):
-            self.cbs.fire('before_calc', i)
+            self.cbs.before_calc(i)
             self.res += i*i
             if self.delay: sleep(self.delay)
-            self.cbs.fire('after_calc', i)
+            self.cbs.after_calc(i)
 
     def calc(self) -> int:
         "Run all steps from `res = 0`; return `res`, the total so far if a callback stopped the run."

@@ -252,8 +252,31 @@ def test_firing_a_misspelt_event_raises_at_once():
     calculator = SlowCalculator(delay=0)
     with pytest.raises(ValueError, match=r"'after_clac' is not an event of SlowCalculator. Did you mean 'after_calc'\?"):
         calculator.cbs.fire('after_clac', 0)
+    with pytest.raises(AttributeError, match=r"'after_clac' is not an event of SlowCalculator. Did you mean 'after_calc'\?"):
+        calculator.cbs.after_clac(0)
     with pytest.raises(ValueError, match='Its events are: before_run, before_calc, after_calc, after_run'):
         calculator.cbs.fire('zzz')
+
+def test_events_fire_as_attributes_and_by_name_with_callbacks_added_later():
+    log = []
+    cbs = Dispatcher({'name': 'host'}, ['before_x', 'after_x'])
+    cbs.after_x(0)  # no callbacks yet: nothing happens
+    class Two(Callback):
+        def __init__(self, tag): self.tag = tag
+        def after_x(self, host, i): log.append((self.tag, host['name'], i))
+    one = Two('one')
+    cbs.add(one)
+    cbs.after_x(1)
+    cbs.add(Two('two'))
+    cbs.fire('after_x', 2)
+    cbs.after_x(3)
+    cbs.remove(one)
+    cbs.after_x(4)
+    assert log == [('one', 'host', 1), ('one', 'host', 2), ('two', 'host', 2), ('one', 'host', 3), ('two', 'host', 3),
+                   ('two', 'host', 4)]
+    with pytest.raises(AttributeError, match="'Dispatcher' object has no attribute 'size'"):
+        cbs.size
+    assert not hasattr(cbs, 'after_y')
 
 def test_a_misspelt_event_method_is_refused_when_added():
     class Misspelt:
