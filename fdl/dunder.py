@@ -119,7 +119,7 @@ class Timer:
         if self.elapsed is None: return 'not timed yet'
         return f'{self.elapsed*1e3:.2f} ms' if self.elapsed < 1 else f'{self.elapsed:.2f} s'
 
-# %% ../nbs/02_dunder.ipynb #3fe5787c
+# %% ../nbs/02_dunder.ipynb #003d40e3
 class Temporarily:
     "Sets attributes of `obj` for the length of a `with` block, and puts the old values back even if the block raises."
     def __init__(self,
@@ -128,7 +128,9 @@ class Temporarily:
         self.obj, self.values = obj, values
 
     def __enter__(self):
-        self.saved = {name: getattr(self.obj, name) for name in self.values}  # a missing name fails before any change
+        own = getattr(self.obj, '__dict__', {})
+        # a missing name fails before any change; a class attribute is shadowed for the block, then uncovered again
+        self.saved = {name: (getattr(self.obj, name), name in own) for name in self.values}
         try:
             for name, value in self.values.items(): setattr(self.obj, name, value)
         except BaseException:
@@ -141,7 +143,10 @@ class Temporarily:
         return False
 
     def _restore(self):
-        for name, value in self.saved.items(): setattr(self.obj, name, value)
+        own = getattr(self.obj, '__dict__', {})
+        for name, (value, was_own) in self.saved.items():
+            if was_own: setattr(self.obj, name, value)
+            elif name in own: delattr(self.obj, name)
 
 # %% ../nbs/02_dunder.ipynb #3c67e5ec
 class Handle:

@@ -332,3 +332,14 @@ def test_import_needs_no_torch():
     code = 'import sys, fdl.dunder; print("torch" in sys.modules)'
     out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == 'False'
+
+def test_temporarily_uncovers_a_class_attribute_again():
+    class Config:
+        verbose, level = False, 1
+    config = Config()
+    config.level = 2  # an instance attribute of its own
+    with Temporarily(config, verbose=True, level=3):
+        assert (config.verbose, config.level) == (True, 3)
+    assert vars(config) == {'level': 2} and config.verbose is False
+    Config.verbose = 'changed on the class'
+    assert config.verbose == 'changed on the class'  # nothing left behind to shadow it
