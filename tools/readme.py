@@ -1,7 +1,8 @@
 """Write README.md from nbs/index.ipynb (`--check`: fail if README.md differs).
 
-nbdev_readme needs Quarto; this does the same job with nbconvert's markdown exporter:
-hidden cells are dropped, `#|` directives removed, outputs kept.
+nbdev_readme needs Quarto; this does the same job with nbconvert's markdown exporter: the notebook
+is executed (so the README's outputs come from the current fdl), hidden cells are dropped and `#|`
+directives removed.
 """
 import argparse, re, sys
 from pathlib import Path
@@ -16,8 +17,10 @@ def directives(src):
     return [l for l in src.splitlines() if re.match(r'^\s*#\|', l)]
 
 def render() -> str:
-    "README.md as the index notebook renders it."
+    "README.md as the index notebook renders it, executed afresh so its outputs match the current fdl."
+    from nbclient import NotebookClient
     nb = nbformat.read(index, as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name='python3', resources={'metadata': {'path': str(index.parent)}}).execute()
     cells = []
     for cell in nb.cells:
         flags = ' '.join(directives(cell.source))
