@@ -1,5 +1,5 @@
 "The package as a whole: packaging, a light `import fdl`, README in step with index.ipynb, the export/clean checks."
-import ast, configparser, json, shutil, subprocess, sys
+import ast, configparser, json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -53,6 +53,11 @@ def repo_copy(tmp_path):
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path/name)
     return tmp_path
 
+def check_sync(repo, ci=False):
+    "Run tools/check_sync.py in `repo`; the git-status rule applies only under CI (the copies are not git checkouts)."
+    env = {k: v for k, v in os.environ.items() if k != 'CI'} | ({'CI': 'true'} if ci else {})
+    return subprocess.run([sys.executable, 'tools/check_sync.py'], cwd=repo, capture_output=True, text=True, env=env)
+
 def edit_first_export_cell(nb_path):
     nb = json.loads(nb_path.read_text())
     cell = next(c for c in nb['cells'] if c['cell_type'] == 'code' and ''.join(c['source']).startswith('#| export'))
@@ -60,13 +65,13 @@ def edit_first_export_cell(nb_path):
     nb_path.write_text(json.dumps(nb, indent=1) + '\n')
 
 def test_check_sync_passes_on_the_project(repo_copy):
-    res = subprocess.run([sys.executable, 'tools/check_sync.py'], cwd=repo_copy, capture_output=True, text=True)
+    res = check_sync(repo_copy)
     assert res.returncode == 0, res.stderr
     assert 'in sync' in res.stdout
 
 def test_editing_a_notebook_without_exporting_fails(repo_copy):
     edit_first_export_cell(repo_copy/'nbs'/'05_source.ipynb')
-    res = subprocess.run([sys.executable, 'tools/check_sync.py'], cwd=repo_copy, capture_output=True, text=True)
+    res = check_sync(repo_copy)
     assert res.returncode == 1
     assert 'fdl/source.py' in res.stderr and 'run `nbdev_export`' in res.stderr
 
@@ -76,7 +81,7 @@ def test_unclean_notebook_fails(repo_copy):
     nb['cells'][1]['metadata']['collapsed'] = True
     nb['cells'][1]['execution_count'] = 7
     nb_path.write_text(json.dumps(nb, indent=1) + '\n')
-    res = subprocess.run([sys.executable, 'tools/check_sync.py'], cwd=repo_copy, capture_output=True, text=True)
+    res = check_sync(repo_copy)
     assert res.returncode == 1
     assert 'nbs/05_source.ipynb' in res.stderr and 'run `nbdev_clean`' in res.stderr
 
@@ -90,3 +95,7 @@ def test_nbdev_test_names_the_broken_notebook_and_cell(repo_copy):
     out = res.stdout + res.stderr
     assert res.returncode != 0
     assert '99_broken.ipynb' in out and 'Cell #2' in out and 'broken on purpose' in out
+
+def test_check_sync_under_ci_needs_git(repo_copy):
+    res = check_sync(repo_copy, ci=True)
+    assert res.returncode == 1 and '`git status` failed, so uncommitted files cannot be ruled out' in res.stderr
