@@ -250,7 +250,7 @@ def plot_shortcut_error(n:int=1000,   # values per sample
     ax.legend(fontsize=8)
     return ax
 
-# %% ../nbs/03_stats.ipynb #9461cdf7
+# %% ../nbs/03_stats.ipynb #358cace6
 def _co_moments(x, y, dims, cdt):
     "Means of x and y, their M2s and their co-moment over `dims` (kept as size-1 dims), in float64."
     x, y = x.to(cdt), y.to(cdt)
@@ -280,7 +280,7 @@ def _pair(x, y, dim, keepdim, correction, powers=_PAIR_POWERS):
     y = y.reshape(1) if r.scalar else y
     return r, _rescaled(lambda x, y: _co_moments(x, y, r.dims, r.cdt), [r.x, y], r.dims, r.cdt, powers, [(2, 0), (3, 1)])
 
-def _matrix(x, correction):
+def _matrix(x, correction, unit_rows=False):
     "Co-moment matrix (in float64), observation count and output dtype for a 1-D or 2-D `x` whose rows are variables."
     _, dtype = _dtypes(x)
     if x.ndim > 2: raise ValueError(f'x must be 1-D or 2-D (rows are variables), got {x.ndim}-D; pass y for elementwise pairs')
@@ -288,6 +288,8 @@ def _matrix(x, correction):
     n = X.shape[1]
     if n == 0: raise ValueError(f'x has no observations (shape {tuple(x.shape)})')
     _check_correction(correction, n)
+    if unit_rows:  # correlation ignores each row's scale: bring every row near 1 so no product overflows or underflows
+        X = _pow2(X, -torch.frexp(X.abs().amax(1, keepdim=True)).exponent)
     d = X - X.mean(1, keepdim=True)
     s = d.sum(1, keepdim=True)
     return d @ d.T - s * s.T / n, n, dtype
@@ -315,7 +317,7 @@ def corr(x:Tensor,          # the data; alone and 1-D or 2-D, its rows are varia
     "Pearson correlation of `x` and `y` over `dim` (or the matrix of x's rows), clipped to [-1, 1]; nan for constant data, like torch.corrcoef."
     if y is None:
         if dim is not None or keepdim: raise ValueError('dim and keepdim apply to corr(x, y); corr(x) reduces over the columns of x')
-        c, n, dtype = _matrix(x, 0)
+        c, n, dtype = _matrix(x, 0, unit_rows=True)
         m2 = c.diagonal().clamp(min=0)
         c = _pearson(c, m2[:, None], m2[None, :])
         return (c.reshape(()) if len(c) == 1 else c).to(dtype)  # one variable: a 0-d tensor, as in torch

@@ -614,3 +614,13 @@ def test_import_does_not_load_matplotlib():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, 'PYTHONPATH': str(REPO)})
     assert out.stdout.strip() == 'False', out.stderr
+
+def test_corr_matrix_of_huge_and_tiny_rows_matches_the_pair_form():
+    x = torch.tensor([[1e200, -1e200, 0., 3e199], [1., 2., 3., 5.], [1e-200, 3e-200, 2e-200, 0.]], dtype=torch.float64)
+    m = corr(x)
+    assert m.isfinite().all()
+    for i in range(3):
+        for j in range(3):
+            assert m[i, j].item() == pytest.approx(corr(x[i], x[j]).item(), abs=1e-12)
+    scaled = x / x.abs().amax(1, keepdim=True)  # what torch needs to avoid overflowing
+    assert torch.allclose(m, torch.corrcoef(scaled), atol=1e-12)
