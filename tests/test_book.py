@@ -16,6 +16,7 @@ import check_book  # noqa: E402
 
 HIDDEN = 'HIDDEN_CELL_MARKER_7391'
 HIDDEN_NOSPACE = 'HIDDEN_NOSPACE_MARKER_2214'
+HOOD = 'HOOD_MARKER_5150'
 
 
 def need_chromium():
@@ -58,6 +59,9 @@ def book(tmp_path_factory):
         "import ipywidgets as widgets\nwidgets.Button(description='Press me')",
         "from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='counting'): pass",
         "#| eval: false\nraise RuntimeError('shown, never run')",
+        'md:## Under the hood\n\nHow it is made.',
+        f'HOOD_CODE = {HOOD!r}',
+        'md:Rare cases.',
     ])
     out = tmp_path_factory.mktemp('book') / 'site'
     r = run_build('--out', out, index, lesson)
@@ -104,6 +108,16 @@ def test_navigation_and_offline_assets(book):
     assert (out / build_lesson.MATHJAX_DIR / 'MathJax.js').is_file()
 
 
+def test_under_the_hood_is_collapsed_and_outlined(book):
+    _, pages, _ = book
+    html = pages['01_widgets.html']
+    heading, details, code = html.index('id="Under-the-hood"'), html.index('<details class="fdl-hood"'), html.index(HOOD)
+    assert heading < details < code < html.index('Rare cases') < html.index('</details>')
+    assert '<details class="fdl-hood" open' not in html and 'Optional reading' in html
+    assert re.search(r'<ol class="fdl-outline"[^>]*>.*<a href="#Under-the-hood">Under the hood</a>', html)
+    assert '<details class="fdl-hood"' not in pages['index.html']  # a page without the section has no collapsed part
+
+
 def test_book_passes_the_browser_check(book):
     need_chromium()
     out, _, _ = book
@@ -121,6 +135,9 @@ def test_browser_check_reports_broken_pages(book, tmp_path):
         re.sub(r'src="data:image/png;base64,[^"]*"', 'src="figure_missing.png"', lesson, count=1))
     (broken / 'cdn.html').write_text(
         pages['index.html'].replace('</head>', '<script src="https://cdn.example.com/lib.js"></script></head>', 1))
+    (broken / 'hoodopen.html').write_text(lesson.replace('<details class="fdl-hood"', '<details open class="fdl-hood"', 1))
+    (broken / 'nohood.html').write_text(re.sub(r'<details class="fdl-hood".*?<summary>.*?</summary>', '', lesson, count=1, flags=re.S)
+                                        .replace('</details>', '', 1))
     (broken / 'badlink.html').write_text(
         pages['index.html'].replace('</main>', '<a href="02_missing.html#top">next lesson</a></main>', 1))
     problems = check_book.check_book(broken)
@@ -128,7 +145,9 @@ def test_browser_check_reports_broken_pages(book, tmp_path):
     assert re.search(r"01_widgets\.html: image did not load: 'figure_missing\.png'", text), text
     assert 'cdn.html: network request attempted (blocked): https://cdn.example.com/lib.js' in text, text
     assert 'badlink.html: link to a missing page: 02_missing.html' in text, text
-    assert not any(p.startswith('index.html') for p in problems), text  # the intact page stays clean
+    assert 'hoodopen.html: Under the hood is open when the page loads' in text, text
+    assert 'nohood.html: Under the hood is not one collapsed' in text, text
+    assert not any(p.startswith(('index.html', '01_widgets.html:')) and 'figure_missing' not in p for p in problems), text
 
 
 def test_browser_check_reports_javascript_errors_and_missing_title(tmp_path):

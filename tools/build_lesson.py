@@ -202,7 +202,37 @@ def prepare_for_page(nb) -> bool:
             if 'text/latex' in data or _math_re.search(''.join(data.get('text/markdown', ''))): has_math = True
         cells.append(cell)
     nb.cells = cells
+    mark_under_the_hood(nb)
     return has_math
+
+
+HOOD_SUMMARY = 'Optional reading: how it is made fast and exact, and the rare cases (click to open)'
+_hood_re = re.compile(r'^##\s+Under the hood\b', re.I | re.M)
+_after_hood_re = re.compile(r'^##\s+(Exercises|Solutions)\b', re.I | re.M)
+
+
+def mark_under_the_hood(nb) -> int:
+    "Mark the cells after a `## Under the hood` heading (up to `## Exercises` or the end) to render collapsed; their count."
+    start = next((i for i, c in enumerate(nb.cells) if c.cell_type == 'markdown' and _hood_re.search(c.source)), None)
+    if start is None: return 0
+    end = next((i for i in range(start + 1, len(nb.cells))
+                if nb.cells[i].cell_type == 'markdown' and _after_hood_re.search(nb.cells[i].source)), len(nb.cells))
+    if end <= start + 1: return 0
+    nb.cells[start + 1].metadata['fdl_hood_open'] = True
+    nb.cells[end - 1].metadata['fdl_hood_close'] = True
+    return end - start - 1
+
+
+_h2_re = re.compile(r'<h2 id="([^"]+)"[^>]*>(.*?)</h2>', re.S)
+
+
+def page_outline(body: str) -> str:
+    "An `<ol>` linking to the page's `##` headings, read from the rendered page."
+    items = []
+    for anchor, inner in _h2_re.findall(body):
+        text = html.unescape(re.sub(r'<[^>]+>', '', re.sub(r'<a class="anchor-link".*?</a>', '', inner, flags=re.S))).strip()
+        if text: items.append(f'<li><a href="#{anchor}">{_esc(text)}</a></li>')
+    return f'<ol class="fdl-outline" aria-label="On this page">{"".join(items)}</ol>' if items else ''
 
 
 # ---------------------------------------------------------------- execution
@@ -355,9 +385,11 @@ def build(notebooks: list[Path], out: Path, timeout: int = 300, book_name: str =
         nb.metadata['title'] = title
         resources = {'metadata': {'name': p.stem, 'path': str(p.parent)},
                      'book': {'name': book_name, 'pages': pages, 'current': page, 'has_math': has_math, 'css': css,
+                              'hood_summary': HOOD_SUMMARY,
                               'prev': pages[i - 1] if i > 0 else None,
                               'next': pages[i + 1] if i + 1 < len(pages) else None}}
         body, _ = exporter.from_notebook_node(nb, resources=resources)
+        body = body.replace('<!--fdl-outline-->', page_outline(body), 1)
         (out / page['href']).write_text(body, encoding='utf-8')
         extra = f', {n_widgets} widget(s) rendered statically' if n_widgets else ''
         log(f'    wrote {page["href"]} ({len(body) / 1024:.0f} KB{", math" if has_math else ""}{extra})')

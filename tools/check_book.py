@@ -6,7 +6,8 @@ Usage: python tools/check_book.py [_lesson] [--screenshots DIR]
 Pages are loaded from file:// URLs; any request for something that is not a local file or a data:
 URL is recorded and aborted, since the book must work offline. Checked on every page: a non-empty
 <title> and a rendered <h1>; every <img> loaded; no console errors and no uncaught page errors; no
-network requests; every link to a local file points at a file that exists; math typeset by MathJax.
+network requests; every link to a local file points at a file that exists; math typeset by MathJax;
+an `Under the hood` section collapsed (closed <details>, marked optional) and linked from the page outline.
 Exit status 1 if anything is wrong. `check_book(folder)` returns the list of problems.
 """
 from __future__ import annotations
@@ -38,6 +39,14 @@ async (mathTimeout) => {
   r.badImages = [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))
                  .map(i => (i.getAttribute('src') || '').slice(0, 80));
   r.links = [...document.querySelectorAll('a[href]')].map(a => [a.href, a.innerText.trim().slice(0, 40)]);
+  const hoodHeading = [...document.querySelectorAll('h2')].find(h => /^under the hood/i.test(h.innerText.trim()));
+  r.hood = hoodHeading ? {
+    anchor: hoodHeading.id,
+    details: [...document.querySelectorAll('details.fdl-hood')].map(d => ({
+      open: d.open, summary: (d.querySelector('summary') || {innerText: ''}).innerText.trim(),
+      hiddenCells: [...d.children].filter(c => c.tagName !== 'SUMMARY').every(c => !c.checkVisibility()),
+      afterHeading: !!(hoodHeading.compareDocumentPosition(d) & Node.DOCUMENT_POSITION_FOLLOWING)})),
+    outlined: !!document.querySelector(`.fdl-outline a[href="#${CSS.escape(hoodHeading.id)}"]`)} : null;
   r.mathSources = document.querySelectorAll('script[type^="math/tex"]').length;
   r.mathRendered = document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML, .MathJax_SVG, mjx-container').length;
   r.mathErrors = [...document.querySelectorAll('.MathJax_Error, .mjx-merror, merror')].length
@@ -116,6 +125,14 @@ def _check_page(context, page_path: Path, folder: Path, math_timeout_ms: int, sc
     if info['mathSources'] and not info['mathRendered']: problems.append(f'{name}: math was found but not rendered')
     if info['mathErrors']: problems.append(f'{name}: {info["mathErrors"]} math formula(s) failed to typeset')
     if info['rawMath']: problems.append(f'{name}: TeX left untypeset in the text: {info["rawMath"]!r}')
+    hood = info['hood']
+    if hood:  # an `Under the hood` section: optional reading, shown collapsed and linked from the page's outline
+        if len(hood['details']) != 1: problems.append(f'{name}: Under the hood is not one collapsed <details> section')
+        for d in hood['details']:
+            if d['open'] or not d['hiddenCells']: problems.append(f'{name}: Under the hood is open when the page loads')
+            if not d['afterHeading']: problems.append(f'{name}: the collapsed section is not under its heading')
+            if 'optional' not in d['summary'].lower(): problems.append(f'{name}: Under the hood is not marked as optional reading')
+        if not hood['outlined']: problems.append(f'{name}: the page outline does not link to Under the hood')
     for href, text in info['links']:
         u = urlparse(href)
         if u.scheme != 'file': continue  # web links are not followed, so they need no network
