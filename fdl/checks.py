@@ -9,7 +9,8 @@ from inspect import signature
 
 # %% auto #0
 __all__ = ['check_bool', 'check_int', 'check_number', 'check_choice', 'check_callable', 'check_call', 'check_tensor',
-           'check_shape', 'check_broadcasts', 'has_values', 'check_dim', 'check_dims']
+           'check_shape', 'check_broadcasts', 'has_values', 'check_dim', 'check_dims', 'check_type', 'check_sequence',
+           'check_names', 'check_class_indices', 'check_probabilities', 'check_class_target', 'check_reduction']
 
 # %% ../nbs/90_checks.ipynb #4e4f9f1f
 def _what(value) -> str: return f'{type(value).__name__} {value!r}'
@@ -153,3 +154,109 @@ def check_dims(dim, # None (every dimension), an int, or a tuple or list of ints
     out = sorted(check_dim(d, shape, name) for d in dims)
     if len(set(out)) < len(out): raise ValueError(f'{name}={dim!r} names a dimension twice')
     return tuple(out)
+
+# %% ../nbs/90_checks.ipynb #d8a76ce5
+def check_type(value, # the argument's value
+               name:str, # the argument's name, for the message
+               types:type|tuple, # the type, or a tuple of types, it must be an instance of
+              ):
+    "`value` if it is an instance of `types`; a TypeError naming `name` and the types expected otherwise."
+    if isinstance(value, types): return value
+    expected = ' or '.join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+    raise TypeError(f'{name} must be a {expected}, got {_what(value)}')
+
+def check_sequence(value, # the argument's value
+                   name:str, # the argument's name, for the message
+                   length:int|None=None, # the length it must have, if any
+                   why:str='', # where that length comes from, for the message
+                  ):
+    "`value` if it has a length and is indexed by position (list, tuple, range, str, tensor, array; not a dict or set); an error naming `name` otherwise."
+    from collections.abc import Mapping
+    try: n = None if isinstance(value, Mapping) or not hasattr(type(value), '__getitem__') else len(value)
+    except TypeError: n = None  # a 0-d tensor or array has no length
+    if n is None: raise TypeError(f'{name} must be a sequence (a length and indexing by position), got {type(value).__name__}')
+    if length is not None and n != length:
+        raise ValueError(f'{name} must have length {length}{" " + why if why else ""}, got length {n}')
+    return value
+
+def check_names(names, # a dict of keyword arguments, or an iterable of str
+                name:str, # the argument's name, for the message
+                empty:bool=False, # allow no names at all
+               ):
+    "`names` if each is a Python identifier (usable as `obj.name`) and, unless `empty`, there is at least one; a ValueError otherwise."
+    if not empty and not names: raise ValueError(f'{name} must name at least one attribute, got none')
+    bad = [n for n in names if not (isinstance(n, str) and n.isidentifier())]
+    if bad: raise ValueError(f'{name} must be Python identifiers, got {", ".join(map(repr, bad))}')
+    return names
+
+# %% ../nbs/90_checks.ipynb #3e49c02d
+def check_class_indices(target, # the argument's value: an integer tensor of class indices
+                        name:str, # the argument's name, for the message
+                        n_classes:int, # indices must lie in [0, n_classes)
+                        shape=None, # the shape it must have, if any
+                        ignore_index:int|None=None, # one more value allowed: it marks items to skip
+                       ):
+    "`target` if it is an integer tensor (of `shape`) of indices in [0, `n_classes`) or `ignore_index`; an error naming `name` otherwise. Values are read only when `has_values(target)`."
+    import torch
+    check_tensor(target, name)
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise TypeError(f'{name} must hold class indices, an integer tensor, got dtype {target.dtype}')
+    if shape is not None: check_shape(target, name, shape, '(one class index per item)')
+    if target.numel() and has_values(target):
+        ok = (target >= 0) & (target < n_classes) | (target == ignore_index if ignore_index is not None else False)
+        if not ok.all():
+            skip = '' if ignore_index is None else f' or ignore_index={ignore_index}'
+            raise ValueError(f'{name} holds class index {target[~ok][0].item()}, expected in [0, {n_classes - 1}]{skip}')
+    return target
+
+def check_probabilities(p, # the argument's value: a float tensor of probabilities
+                        name:str, # the argument's name, for the message
+                        dim:int=-1, # the dimension along which each row sums to 1
+                        shape=None, # the shape it must have, if any
+                       ):
+    "`p` if it is a float tensor (of `shape`) of numbers >= 0 whose rows along `dim` sum to 1 (to rounding); an error naming `name` otherwise. Values are read only when `has_values(p)`."
+    import torch
+    check_tensor(p, name, floating=True)
+    if shape is not None: check_shape(p, name, shape, '(probabilities, one per score)')
+    if p.numel() and has_values(p):
+        p = p.detach()
+        lowest = float(p.amin())
+        if math.isnan(lowest): raise ValueError(f'{name} holds nan; probabilities must be numbers in [0, 1]')
+        if lowest < 0: raise ValueError(f'{name} holds probabilities, which cannot be negative; found {lowest:g}')
+        info = torch.finfo(p.dtype)
+        worst = float((p.sum(dim, dtype=torch.promote_types(p.dtype, torch.float32)) - 1).abs().amax())
+        # rounding moves a row's sum by at most eps/2, plus half a subnormal step (tiny * eps) per entry
+        if worst > max(1e-4, 4 * info.eps + p.shape[dim] * info.tiny * info.eps):
+            raise ValueError(f'{name} must hold rows of probabilities summing to 1 along dim {dim}; a row is off by {worst:g}')
+    return p
+
+# %% ../nbs/90_checks.ipynb #5a2e0242
+def check_class_target(target, # class indices (an integer tensor) or, if allowed, class probabilities (a float tensor)
+                       name:str, # the argument's name, for the message
+                       scores_shape, # the shape of the scores it is compared with: (C), (N, C) or (N, C, d1, ...)
+                       ignore_index:int=-100, # a class index marking items to skip; must be negative with probabilities
+                       weight=None, # None, or one weight per class: a float tensor of shape (C,)
+                       probabilities:bool=True, # accept class probabilities too
+                      ):
+    "`target` if it fits scores of `scores_shape` as PyTorch's classification losses define it: class indices of shape (N, d1, ...) in [0, C) or `ignore_index`, or probabilities of the scores' shape; `ignore_index` and `weight` checked with it."
+    C, per_item = (scores_shape[1], tuple(scores_shape[:1]) + tuple(scores_shape[2:])) if len(scores_shape) > 1 else (scores_shape[0], ())
+    probs = probabilities and check_tensor(target, name).is_floating_point()
+    check_int(ignore_index, 'ignore_index', hi=-1 if probs else None)
+    if weight is not None: check_shape(check_tensor(weight, 'weight', floating=True), 'weight', (C,), '(one weight per class)')
+    if probs: return check_probabilities(target, name, min(1, len(scores_shape) - 1), scores_shape)
+    return check_class_indices(target, name, C, per_item, ignore_index)
+
+# %% ../nbs/90_checks.ipynb #7fbbdca8
+def check_reduction(x, # the tensor to reduce
+                    name:str, # its name, for the message
+                    dim=None, # None (every dimension), an int, or a tuple or list of ints
+                    keepdim:bool=False, # the reduction's `keepdim` argument
+                    correction=None, # a number the count of values per result must exceed (a variance's divisor is n - correction), or None
+                   ) -> tuple:
+    "`(dims, n)`: `dim` as `check_dims` returns it and the count n of values behind each result; an error if `x` is no tensor, `keepdim` no bool, n is 0 or `correction` is not a number in [0, n)."
+    dims = check_dims(dim, check_tensor(x, name).shape); check_bool(keepdim, 'keepdim')
+    n = math.prod(x.shape[d] for d in dims) if x.ndim else 1
+    if n == 0: raise ValueError(f'{name} has no values to reduce over (shape {tuple(x.shape)}, dim={dim!r})')
+    if correction is not None and check_number(correction, 'correction', lo=0) >= n:
+        raise ValueError(f'correction={correction} leaves no degrees of freedom for n={n} values of {name} (need correction < n)')
+    return dims, n

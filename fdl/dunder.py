@@ -6,23 +6,22 @@
 __all__ = ['SloppyAdder', 'Dataset', 'Forwarder', 'HyperParams', 'Symbol', 'Timer', 'Temporarily', 'Handle']
 
 # %% ../nbs/02_dunder.ipynb #5eaa11d1
-import numbers, time
+import contextlib, time
+from .checks import check_callable, check_names, check_number, check_sequence, check_type
 
 # %% ../nbs/02_dunder.ipynb #773cde05
 class SloppyAdder:
     "A number whose `+` slips in an extra 0.01 each time two of them are added."
     def __init__(self,
                  o): # the number it holds
-        self.o = o
+        self.o = check_number(o, 'o', finite=False)
 
     def __add__(self, other):
         if not isinstance(other, SloppyAdder): return NotImplemented  # let `other` try; if it can't, TypeError
         return SloppyAdder(self.o + other.o + 0.01)
 
-    def __radd__(self, other):
-        # `sum` starts from the int 0: we read `0 + adder` as "nothing added yet", so no slip
-        if isinstance(other, int) and other == 0: return SloppyAdder(self.o)
-        return NotImplemented
+    def __radd__(self, other):  # `other + self`, asked when `other` could not add: `sum` starts with `0 + first`
+        return SloppyAdder(self.o) if type(other) is int and other == 0 else NotImplemented
 
     def __repr__(self): return str(self.o)
 
@@ -32,14 +31,9 @@ class Dataset:
     def __init__(self,
                  x, # the inputs: a list, range, tensor or any other sequence
                  y): # the targets, one for each input
-        for name, seq in (('x', x), ('y', y)):
-            if not (hasattr(type(seq), '__len__') and hasattr(type(seq), '__getitem__')):
-                raise TypeError(f'{name} must be a sequence (support len() and indexing), got {type(seq).__name__}')
-        if len(x) != len(y): raise ValueError(f'x and y must have the same length, got {len(x)} and {len(y)}')
-        self.x, self.y = x, y
+        self.x, self.y = check_sequence(x, 'x'), check_sequence(y, 'y', len(x), 'like x')
 
     def __len__(self): return len(self.x)
-
     def __getitem__(self, i): return self.x[i], self.y[i]  # an int gives one pair, a slice a pair of slices
 
 # %% ../nbs/02_dunder.ipynb #0cc510a9
@@ -49,31 +43,26 @@ class Forwarder:
                  target): # the wrapped object: a model, a learner, a data loader...
         self._target = target
 
-    def __getattr__(self, name):
-        # Called only after normal lookup failed. Never forward `_target` itself (it may not be set yet) or
-        # dunders like `__setstate__` (copy and pickle ask for them on a half-built object).
-        if name.startswith('_'):
-            raise AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}', name=name, obj=self)
-        try: return getattr(self._target, name)
-        except AttributeError as e:
-            raise AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}, and neither has '
-                                 f'its {type(self._target).__name__!r} target', name=name, obj=self) from e
+    def __getattr__(self, name):  # called only after the normal lookup failed
+        if not name.startswith('_'):  # never `_target` itself, nor dunders such as `__setstate__`
+            try: return getattr(self._target, name)
+            except AttributeError: pass
+        raise AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}', name=name, obj=self)
 
 # %% ../nbs/02_dunder.ipynb #ddbc5c26
 class HyperParams:
-    "Named real numbers (learning rate, momentum, ...) that refuse anything else and record every value set."
+    "Named numbers (learning rate, momentum...) that refuse anything else and record every value set."
     def __init__(self,
                  **values): # the starting values, e.g. `lr=0.1, mom=0.9`
-        object.__setattr__(self, 'history', [])  # (name, value) pairs, oldest first
+        object.__setattr__(self, 'history', [])  # (name, value) pairs, oldest first; stored past our check
         for name, value in values.items(): setattr(self, name, value)
 
     def __setattr__(self, name, value):
         if name == 'history': raise AttributeError('history is kept by HyperParams and cannot be assigned')
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f'{name} must be a real number, got {value!r}')
-        super().__setattr__(name, value)
+        super().__setattr__(name, check_number(value, name, finite=False))  # nan refused; inf allowed
         self.history.append((name, value))
 
+    def __getstate__(self): return {**vars(self), 'history': list(self.history)}  # a copy gets its own history
     def __repr__(self):
         return 'HyperParams(' + ', '.join(f'{k}={v!r}' for k, v in vars(self).items() if k != 'history') + ')'
 
@@ -84,17 +73,16 @@ class Symbol:
 
     def __new__(cls,
                 name:str): # the symbol's name
-        if not isinstance(name, str): raise TypeError(f'name must be a str, got {type(name).__name__}')
-        if (cls, name) not in cls._interned:
-            self = super().__new__(cls)
+        key = cls, check_type(name, 'name', str)
+        if key not in cls._interned:
+            cls._interned[key] = self = super().__new__(cls)
             self._name = name
-            cls._interned[cls, name] = self
-        return cls._interned[cls, name]
+        return cls._interned[key]
 
     @property
     def name(self): return self._name  # read-only: a shared object must not change under its other users
 
-    def __reduce__(self): return type(self), (self._name,)
+    def __reduce__(self): return type(self), (self._name,)  # copy and pickle call `Symbol(name)`
     def __repr__(self): return f'{type(self).__name__}({self._name!r})'
 
 # %% ../nbs/02_dunder.ipynb #8296f7e4
@@ -102,8 +90,7 @@ class Timer:
     "Times a `with` block on `clock`, also when the block raises (the exception is not swallowed)."
     def __init__(self,
                  clock=time.perf_counter): # a function that returns the time in seconds
-        if not callable(clock): raise TypeError(f'clock must be callable, got {type(clock).__name__}')
-        self.clock, self.elapsed = clock, None
+        self.clock, self.elapsed = check_callable(clock, 'clock'), None
 
     def __enter__(self):
         self.elapsed, self.start = None, self.clock()
@@ -114,39 +101,46 @@ class Timer:
         return False  # let any exception from the block carry on
 
     def __repr__(self): return f'{type(self).__name__}(elapsed={self.elapsed!r})'
-
     def __str__(self):
         if self.elapsed is None: return 'not timed yet'
         return f'{self.elapsed*1e3:.2f} ms' if self.elapsed < 1 else f'{self.elapsed:.2f} s'
 
 # %% ../nbs/02_dunder.ipynb #003d40e3
 class Temporarily:
-    "Sets attributes of `obj` for the length of a `with` block, and puts the old values back even if the block raises."
+    "Sets attributes of `obj` for a `with` block, then puts each back as it was, even if the block raises."
     def __init__(self,
-                 obj, # the object to change
-                 **values): # attribute names and their temporary values
-        self.obj, self.values = obj, values
+                 obj, # the object to change: an instance, a class, an `nn.Module`, a tensor...
+                 **attrs): # the attributes to set, and their values for the block
+        self.obj, self.attrs, self._undos = obj, check_names(attrs, 'attrs'), []
 
     def __enter__(self):
-        own = getattr(self.obj, '__dict__', {})
-        # a missing name fails before any change; a class attribute is shadowed for the block, then uncovered again
-        self.saved = {name: (getattr(self.obj, name), name in own) for name in self.values}
+        undo = []  # (name, set back?, old value) for each attribute set so far
         try:
-            for name, value in self.values.items(): setattr(self.obj, name, value)
+            for name, value in self.attrs.items(): undo.append(self._set(name, value))
         except BaseException:
-            self._restore()  # __exit__ will not be called for a failed __enter__
+            self._put_back(undo)  # Python calls __exit__ only after __enter__ returned
             raise
+        self._undos.append(undo)  # a stack: the same Temporarily may be nested in itself
         return self.obj
 
-    def __exit__(self, exc_type, exc, tb):
-        self._restore()
-        return False
+    def __exit__(self, exc_type, exc, tb): self._put_back(self._undos.pop())
 
-    def _restore(self):
-        own = getattr(self.obj, '__dict__', {})
-        for name, (value, was_own) in self.saved.items():
-            if was_own: setattr(self.obj, name, value)
-            elif name in own: delattr(self.obj, name)
+    def _set(self, name, value):
+        own = lambda: name in getattr(self.obj, '__dict__', ())
+        try: old, had, was_own = getattr(self.obj, name), True, own()
+        except AttributeError: old, had, was_own = None, False, False
+        setattr(self.obj, name, value)
+        # set back what setattr stored where it found it (in the instance, a property, a slot, a Module's parameters);
+        # delete what it added as a new instance attribute (over a class attribute, or where there was none)
+        return name, had and (was_own or not own()), old
+
+    def _put_back(self, undo):
+        for name, set_back, old in reversed(undo):
+            if set_back: setattr(self.obj, name, old)
+            else:
+                with contextlib.suppress(AttributeError): delattr(self.obj, name)  # unless the block deleted it
+
+    def __getstate__(self): return {**vars(self), 'attrs': dict(self.attrs), '_undos': []}  # a copy is not active
 
 # %% ../nbs/02_dunder.ipynb #3c67e5ec
 class Handle:
@@ -154,8 +148,7 @@ class Handle:
     def __init__(self,
                  name:str, # what the handle is for
                  log:list): # `close` appends `name` here, once
-        if not isinstance(log, list): raise TypeError(f'log must be a list, got {type(log).__name__}')
-        self.name, self.log, self.closed = name, log, False
+        self.name, self.log, self.closed = check_type(name, 'name', str), check_type(log, 'log', list), False
 
     def close(self):
         "Release the resource; closing it again does nothing."
@@ -165,7 +158,9 @@ class Handle:
 
     def __enter__(self): return self
     def __exit__(self, exc_type, exc, tb): self.close()
-
     def __del__(self):
-        # also runs for an object whose __init__ raised, before it had any state
-        if hasattr(self, 'closed'): self.close()
+        if hasattr(self, 'closed'): self.close()  # also runs when __init__ raised, before there was any state
+
+    def __getstate__(self):  # asked by copy, deepcopy and pickle: two open handles would release one resource twice
+        if not self.closed: raise TypeError(f'cannot copy or pickle the open Handle {self.name!r}: close it first')
+        return vars(self)

@@ -43,11 +43,17 @@ def _definitions(module_file: Path) -> tuple:
     def walk(body, prefix):
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                lines[prefix + node.name] = node.lineno
+                lines[prefix + _patched_class(node) + node.name] = node.lineno
                 if isinstance(node, ast.ClassDef): walk(node.body, prefix + node.name + '.')
     walk(ast.parse(text).body, '')
     markers = [(i, m) for i, l in enumerate(text.splitlines(), 1) if (m := _cell_marker.match(l))]
     return lines, markers
+
+def _patched_class(node) -> str:
+    "'Cls.' for a function that fastcore's `@patch` adds to class `Cls` (named by its first argument's annotation), else ''."
+    if not any(isinstance(d, ast.Name) and d.id == 'patch' for d in getattr(node, 'decorator_list', [])): return ''
+    ann = node.args.args[0].annotation if node.args.args else None
+    return f'{ann.id}.' if isinstance(ann, ast.Name) else ''
 
 # %% ../nbs/05_source.ipynb #13578086
 def _qualified_name(obj) -> str:

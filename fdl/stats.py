@@ -4,13 +4,13 @@
 
 # %% ../nbs/03_stats.ipynb #127f08de
 from __future__ import annotations
-import math, numbers
-import torch
+import functools, math, torch
 from torch import Tensor
+from .checks import check_tensor, check_shape, check_number, check_int, check_type, check_reduction, has_values
 
 # %% auto #0
-__all__ = ['plot_deviations', 'mean', 'var_shortcut', 'var', 'std', 'mad', 'shortcut_errors', 'plot_shortcut_error', 'cov',
-           'corr', 'plot_scatter', 'RunningStats', 'RunningCov']
+__all__ = ['plot_deviations', 'mean', 'var_shortcut', 'var', 'std', 'mad', 'cov', 'corr', 'plot_scatter', 'RunningStats',
+           'shortcut_errors', 'plot_shortcut_error', 'RunningCov']
 
 # %% ../nbs/03_stats.ipynb #ff54a2b7
 def plot_deviations(x:Tensor, # a 1-D tensor of values
@@ -19,102 +19,47 @@ def plot_deviations(x:Tensor, # a 1-D tensor of values
     "Bar chart of each value's share of the sum of squared deviations and of absolute deviations."
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(6, 3))
-    x = x.double()
-    d = x - x.mean()
-    sq, ab = (100 * d**2 / (d**2).sum()).tolist(), (100 * d.abs() / d.abs().sum()).tolist()
-    pos = range(len(x))
-    ax.bar([p - 0.2 for p in pos], sq, width=0.4, label='share of variance (squared)')
-    ax.bar([p + 0.2 for p in pos], ab, width=0.4, label='share of MAD (absolute)')
-    ax.set_xticks(list(pos), [f'{v:g}' for v in x.tolist()])
-    ax.set_xlabel('value'); ax.set_ylabel('% of the total')
-    ax.set_title('How much each value contributes to the spread')
-    ax.legend()
-    return ax
-
-# %% ../nbs/03_stats.ipynb #c8c20f89
-def _recording(x):
-    "Whether autograd is recording operations on `x` (it requires grad and grad mode is on)."
-    return x.requires_grad and torch.is_grad_enabled()
-
-def _dtypes(x, name='x'):
-    "The dtype to compute in and the dtype to return for tensor `x`; rejects non-tensors and complex tensors."
-    if not isinstance(x, Tensor): raise TypeError(f'{name} must be a torch.Tensor, got {type(x).__name__}')
-    if x.is_complex(): raise TypeError(f'{name} is complex ({x.dtype}); fdl.stats works on real tensors')
-    if x.is_floating_point():  # float64 under autograd: gradients then stay finite wherever the results do
-        return (torch.float64 if x.dtype == torch.float64 or _recording(x) else torch.float32), x.dtype
-    return torch.float64, torch.get_default_dtype()
-
-def _dims(dim, x, ndim):
-    "`dim` (None, an int or a tuple of ints) as a sorted tuple of non-negative dims below `ndim`."
-    if dim is None: return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else dim
-    if isinstance(dim, bool) or not isinstance(dims, (tuple, list)) or not all(
-            isinstance(d, int) and not isinstance(d, bool) for d in dims):
-        raise TypeError(f'dim must be None, an int or a tuple of ints, got {dim!r}')
-    if len(dims) == 0: raise ValueError('dim=() names no dimension; use dim=None to reduce over all of them')
-    for d in dims:
-        if not -ndim <= d < ndim: raise IndexError(f'dim={d} is out of range for x of shape {tuple(x.shape)}')
-    out = sorted(d % ndim for d in dims)
-    if len(set(out)) < len(out): raise ValueError(f'dim={dim!r} names a dimension twice')
-    return tuple(out)
-
-def _check_correction(correction, n):
-    "`correction` must be a number in [0, n): the divisor n - correction has to stay positive."
-    if isinstance(correction, bool) or not isinstance(correction, numbers.Real):
-        raise TypeError(f'correction must be a number, got {correction!r}')
-    if correction < 0: raise ValueError(f'correction must be >= 0, got {correction}')
-    if correction >= n:
-        raise ValueError(f'correction={correction} leaves no degrees of freedom for n={n} values (need correction < n)')
-
-class _Reduction:
-    "Checked arguments of one reduction of `x` over `dim`, and how to shape its result."
-    def __init__(self, x, dim=None, keepdim=False, correction=0, name='x'):
-        self.cdt, self.dtype = _dtypes(x, name)
-        if not isinstance(keepdim, bool): raise TypeError(f'keepdim must be True or False, got {keepdim!r}')
-        self.scalar = x.ndim == 0  # a 0-d tensor reduces like a 1-d tensor of one value
-        self.x = x.reshape(1) if self.scalar else x
-        self.dims, self.keepdim = _dims(dim, x, self.x.ndim), keepdim
-        self.n = math.prod(self.x.shape[d] for d in self.dims)
-        if self.n == 0: raise ValueError(f'{name} has no values to reduce over (shape {tuple(x.shape)}, dim={dim!r})')
-        _check_correction(correction, self.n)
-
-    def finish(self, r:Tensor) -> Tensor:
-        "Cast `r` (computed with the reduced dims kept) to the output dtype and drop the reduced dims unless `keepdim`."
-        r = r.to(self.dtype)
-        if self.scalar: return r.reshape(())
-        return r if self.keepdim else r.squeeze(self.dims)
+    d = x.double() - x.double().mean()
+    pos = torch.arange(len(x)).tolist()
+    ax.bar([p - 0.2 for p in pos], (100 * d**2 / (d**2).sum()).tolist(), width=0.4, label='share of variance (squared)')
+    ax.bar([p + 0.2 for p in pos], (100 * d.abs() / d.abs().sum()).tolist(), width=0.4, label='share of MAD (absolute)')
+    ax.set_xticks(pos, [f'{v:g}' for v in x.tolist()])
+    ax.set_xlabel('value'); ax.set_ylabel('% of the total'); ax.set_title('How much each value contributes to the spread')
+    ax.legend(); return ax
 
 # %% ../nbs/03_stats.ipynb #89a12cd0
-def _pow2(x, k):
-    "`x * 2**k` for an integer tensor `k`, in steps small enough that each power of two is a normal float."
-    while (k != 0).any():
-        step = k.clamp(-100, 100)
-        x, k = x * torch.exp2(step.to(x.dtype)), k - step
-    return x
-
-def _rescaled(fn, xs, dims, cdt, powers, m2s=()):
-    """`fn(*xs)`, recomputed on inputs divided slice by slice by a power of two where finite data overflowed, or where
-    squares may have underflowed (`m2s`: pairs (i, j) of a sum of squares `out[i]` about a mean `out[j]`).
-    Output i is scaled back by the inputs' scales raised to `powers[i]`."""
-    out = fn(*xs)
-    fi, n = torch.finfo(cdt), math.prod(xs[0].shape[d] for d in dims)
-    bad = sum(~o.isfinite() for o in out).bool()
-    for i, j in m2s:  # deviations of at most ~1e-19 (float32) square to less than the smallest normal float
-        bad |= (out[i] < n * fi.tiny) & (out[j].abs() < 8 * fi.tiny**0.5 / fi.eps)
-    if not bad.any() or not all(x.isfinite().all() for x in xs): return out  # nan or inf in the data: as in torch
-    es = [torch.frexp(x.to(cdt).abs().amax(dims, keepdim=True)).exponent for x in xs]  # 0 for slices of zeros
-    if not any(((e != 0) & bad).any() for e in es): return out
-    scaled = fn(*[_pow2(x.to(cdt), -e) for x, e in zip(xs, es)])
-    return tuple(_pow2(o, sum(p * e for p, e in zip(ps, es))) for o, ps in zip(scaled, powers))
-
 def mean(x:Tensor,          # the data
          dim=None,          # None (all values), an int or a tuple of ints
          keepdim:bool=False, # keep the reduced dims with size 1
         ) -> Tensor:
-    "The arithmetic mean: sum over `dim` divided by the count."
-    r = _Reduction(x, dim, keepdim)
-    s, = _rescaled(lambda x: (x.to(r.cdt).sum(r.dims, keepdim=True).double(),), [r.x], r.dims, r.cdt, [(1,)])
-    return r.finish(s / r.n)
+    "The arithmetic mean: the sum over `dim` divided by the count n."
+    dims, n = check_reduction(x, 'x', dim, keepdim)
+    xs, s = _scaled(x, dims)   # x times a power of two s per slice, so that no sum overflows
+    return _out(xs.sum(dims, keepdim=True).double() / n / s, dims, keepdim, _odt(x))
+
+# %% ../nbs/03_stats.ipynb #c8c20f89
+_CHUNK = 1 << 17  # values per chunk of the fast path (under the hood): 512 KB of float32, comfortably inside a core's cache
+
+def _recording(x): return x.requires_grad and torch.is_grad_enabled()
+
+def _cdt(x:Tensor) -> torch.dtype:
+    "The dtype to compute `x` in: float32 for float32 and narrower floats (float64 while autograd records), else float64."
+    return torch.float32 if x.dtype in (torch.float32, torch.float16, torch.bfloat16) and not _recording(x) else torch.float64
+
+def _odt(*xs) -> torch.dtype:
+    "The dtype of a result: the inputs' floating dtype (promoted), torch's default dtype for integers and bools."
+    return functools.reduce(torch.promote_types, [x.dtype if x.is_floating_point() else torch.get_default_dtype() for x in xs])
+
+def _out(r, dims, keepdim, dtype):
+    "`r`, computed with the reduced `dims` kept, without them unless `keepdim`, in `dtype`."
+    return (r if keepdim else r.squeeze(dims)).to(dtype)
+
+def _scaled(x, dims):
+    "`x` in the dtype to compute in times s, per slice over `dims` the power of two bringing its largest |value| near 1; and s (float64)."
+    x = x.to(_cdt(x))
+    e = torch.frexp(x.detach().abs().amax(dims, keepdim=True)).exponent.clamp(min=math.frexp(torch.finfo(x.dtype).tiny)[1] - 1)
+    s = torch.exp2(-e.to(x.dtype))
+    return x * s, s.double()
 
 # %% ../nbs/03_stats.ipynb #4bcb6b66
 def var_shortcut(x:Tensor,          # the data
@@ -123,72 +68,31 @@ def var_shortcut(x:Tensor,          # the data
                  correction=0,      # divide by n - correction (0: the mean squared deviation)
                 ) -> Tensor:
     "Variance as E[x²] - E[x]², computed in the input's dtype: fast, and wrong when the mean is large against the spread."
-    r = _Reduction(x, dim, keepdim, correction)
-    x = r.x if r.x.is_floating_point() else r.x.to(r.dtype)
-    ex2, ex = (x * x).mean(r.dims, keepdim=True), x.mean(r.dims, keepdim=True)
-    return r.finish((ex2 - ex * ex) * (r.n / (r.n - correction)))
+    dims, n = check_reduction(x, 'x', dim, keepdim, correction)
+    x = x.to(_odt(x))
+    ex2, ex = (x * x).mean(dims, keepdim=keepdim), x.mean(dims, keepdim=keepdim)
+    return (ex2 - ex * ex) * (n / (n - correction))
 
 # %% ../nbs/03_stats.ipynb #d756b630
-def _two_pass(x, dims, cdt):
-    "Mean and M2 (sum of squared deviations) over `dims`, kept as size-1 dims, in float64: mean first, then deviations."
-    x = x.to(cdt)
-    n = math.prod(x.shape[d] for d in dims)
-    m = x.mean(dims, keepdim=True)
-    d = x - m
-    s1 = d.sum(dims, keepdim=True).double()
-    s2 = d.square_().sum(dims, keepdim=True).double()
-    return m.double() + s1 / n, (s2 - s1 * s1 / n).clamp_(min=0)  # rounding must not make a sum of squares negative
-
-# %% ../nbs/03_stats.ipynb #882e00ad
-def _pool(ns, mxs, mys, cs):
-    "Chan's parallel formula: pool k groups (dim 0) given counts `ns`, means of x and y, and co-moments (M2 when x is y)."
-    n = ns.sum(0)
-    mx, my = (ns * mxs).sum(0) / n, (ns * mys).sum(0) / n
-    return n, mx, my, cs.sum(0) + (ns * (mxs - mx) * (mys - my)).sum(0)
-
-# %% ../nbs/03_stats.ipynb #83de195a
-_CHUNK = 1 << 17  # values per chunk: 512 KB of float32, comfortably inside a core's cache
-
-def _chunked(x, cdt):
-    "Mean and M2 of all values of a contiguous `x`, two passes per cache-sized chunk, chunks pooled in float64."
-    flat = x.reshape(-1)
-    buf = torch.empty(_CHUNK, dtype=cdt)
-    means, s1s, s2s = [], [], []
-    for c in flat.split(_CHUNK):
-        c, d = c.to(cdt), buf[:len(c)]
-        m = c.mean()
-        torch.sub(c, m, out=d)
-        means.append(m); s1s.append(d.sum()); s2s.append(d.square_().sum())
-    ns = torch.full((len(means),), float(_CHUNK), dtype=torch.float64)
-    ns[-1] = len(flat) - _CHUNK * (len(means) - 1)
-    s1 = torch.stack(s1s).double()
-    mu = torch.stack(means).double() + s1 / ns
-    _, mu, _, m2 = _pool(ns, mu, mu, (torch.stack(s2s).double() - s1 * s1 / ns).clamp_(min=0))
-    return mu, m2
-
-def _moments(x, dims, cdt):
-    "Mean and M2 of `x` over `dims` (kept as size-1 dims) in float64, chunked for large full reductions."
-    def raw(x):
-        if len(dims) == x.ndim and x.numel() > _CHUNK and x.is_contiguous() and not _recording(x):
-            return tuple(v.reshape([1] * x.ndim) for v in _chunked(x, cdt))
-        return _two_pass(x, dims, cdt)
-    return _rescaled(raw, [x], dims, cdt, [(1,), (2,)], [(1, 0)])
+def _moments(x, dims, n):
+    "Mean and M2 (the sum of squared deviations) of `x` over `dims` (n values each), kept as size-1 dims, in float64."
+    if len(dims) == x.ndim > 0 and n > _CHUNK and has_values(x) and not _recording(x): return _chunked(x, n)  # speed, under the hood
+    xs, s = _scaled(x, dims)
+    m = xs.mean(dims, keepdim=True)
+    d = xs - m
+    s1 = d.sum(dims, keepdim=True).double()   # n times what the rounded m missed
+    m2 = d.square().sum(dims, keepdim=True).double() - s1 * s1 / n
+    return (m.double() + s1 / n) / s, m2.clamp(min=0) / s / s   # rounding must not make a sum of squares negative
 
 # %% ../nbs/03_stats.ipynb #ebcbd4c3
-def _variance(x, dim, keepdim, correction):
-    "Checked reduction and the float64 variance over it."
-    r = _Reduction(x, dim, keepdim, correction)
-    _, m2 = _moments(r.x, r.dims, r.cdt)
-    return r, m2 / (r.n - correction)
-
 def var(x:Tensor,          # the data
         dim=None,          # None (all values), an int or a tuple of ints
         keepdim:bool=False, # keep the reduced dims with size 1
         correction=0,      # divide by n - correction; torch.var's default is 1
        ) -> Tensor:
     "Variance: the sum of squared deviations from the mean, divided by n - `correction`."
-    r, v = _variance(x, dim, keepdim, correction)
-    return r.finish(v)
+    dims, n = check_reduction(x, 'x', dim, keepdim, correction)
+    return _out(_moments(x, dims, n)[1] / (n - correction), dims, keepdim, _odt(x))
 
 def std(x:Tensor,          # the data
         dim=None,          # None (all values), an int or a tuple of ints
@@ -196,22 +100,135 @@ def std(x:Tensor,          # the data
         correction=0,      # divide by n - correction; torch.std's default is 1
        ) -> Tensor:
     "Standard deviation: the square root of `var`."
-    r, v = _variance(x, dim, keepdim, correction)
-    return r.finish(v.sqrt())  # the root of the float64 variance, rounded once
+    dims, n = check_reduction(x, 'x', dim, keepdim, correction)
+    v = _moments(x, dims, n)[1] / (n - correction)
+    root = v.where(v != 0, 1.).sqrt().where(v != 0, 0.)   # gradient 0, not nan, where there is no spread, as in torch
+    return _out(root, dims, keepdim, _odt(x))
 
 def mad(x:Tensor,          # the data
         dim=None,          # None (all values), an int or a tuple of ints
         keepdim:bool=False, # keep the reduced dims with size 1
        ) -> Tensor:
     "Mean absolute deviation: the mean distance of the values from their mean."
-    r = _Reduction(x, dim, keepdim)
-    def raw(x):
-        x = x.to(r.cdt)
-        d = x - x.mean(r.dims, keepdim=True)
-        resid = d.sum(r.dims, keepdim=True).double() / r.n  # what the float32 mean missed
-        return ((d - resid.to(r.cdt)).abs_().sum(r.dims, keepdim=True).double() / r.n,)
-    out, = _rescaled(raw, [r.x], r.dims, r.cdt, [(1,)])
-    return r.finish(out)
+    dims, n = check_reduction(x, 'x', dim, keepdim)
+    xs, s = _scaled(x, dims)
+    d = xs - xs.mean(dims, keepdim=True)
+    d = d - (d.sum(dims, keepdim=True).double() / n).to(d.dtype)   # what the rounded mean missed
+    return _out(d.abs().sum(dims, keepdim=True).double() / n / s, dims, keepdim, _odt(x))
+
+# %% ../nbs/03_stats.ipynb #358cace6
+def _co_moments(x, y, dims, n):
+    "Means, M2s and co-moment of paired `x` and `y` over `dims` (kept) in float64; M2s and co-moment are of x*sx and y*sy, returned last."
+    (xs, sx), (ys, sy) = _scaled(x, dims), _scaled(y, dims)
+    mx, my = xs.mean(dims, keepdim=True), ys.mean(dims, keepdim=True)
+    dx, dy = xs - mx, ys - my
+    total = lambda v: v.sum(dims, keepdim=True).double()
+    ex, ey = total(dx) / n, total(dy) / n    # what the rounded means missed
+    m2x, m2y = (total(dx * dx) - n * ex * ex).clamp(min=0), (total(dy * dy) - n * ey * ey).clamp(min=0)
+    return (mx.double() + ex) / sx, (my.double() + ey) / sy, m2x, m2y, total(dx * dy) - n * ex * ey, sx, sy
+
+def _pearson(c, m2x, m2y):
+    "Co-moment over the root of both M2s, clipped to [-1, 1]; nan where either variable has no spread, like torch.corrcoef."
+    return (c / (m2x.sqrt() * m2y.sqrt())).clamp(-1, 1).where((m2x > 0) & (m2y > 0), torch.nan)
+
+def cov(x:Tensor,          # the data; alone and 1-D or 2-D, its rows are variables (as in torch.cov)
+        y:Tensor=None,     # paired data of x's shape, or None for the covariance matrix of x's rows
+        dim=None,          # with y: None (all values), an int or a tuple of ints
+        keepdim:bool=False, # with y: keep the reduced dims with size 1
+        correction=0,      # divide by n - correction; torch.cov's default is 1
+       ) -> Tensor:
+    "Covariance of paired `x` and `y` over `dim`, or the covariance matrix of the rows of `x`."
+    if y is None: return _matrix(x, dim, keepdim, correction, pearson=False)
+    dims, n = check_reduction(x, 'x', dim, keepdim, correction); check_shape(check_tensor(y, 'y'), 'y', x.shape, 'like x')
+    *_, c, sx, sy = _co_moments(x, y, dims, n)
+    return _out(c / sx / sy / (n - correction), dims, keepdim, _odt(x, y))
+
+def corr(x:Tensor,          # the data; alone and 1-D or 2-D, its rows are variables (as in torch.corrcoef)
+         y:Tensor=None,     # paired data of x's shape, or None for the correlation matrix of x's rows
+         dim=None,          # with y: None (all values), an int or a tuple of ints
+         keepdim:bool=False, # with y: keep the reduced dims with size 1
+        ) -> Tensor:
+    "Pearson correlation of `x` and `y` over `dim` (or the matrix of x's rows), clipped to [-1, 1]; nan for constant data, like torch.corrcoef."
+    if y is None: return _matrix(x, dim, keepdim, 0, pearson=True)
+    dims, n = check_reduction(x, 'x', dim, keepdim); check_shape(check_tensor(y, 'y'), 'y', x.shape, 'like x')
+    _, _, m2x, m2y, c, _, _ = _co_moments(x, y, dims, n)
+    return _out(_pearson(c, m2x, m2y), dims, keepdim, _odt(x, y))
+
+# %% ../nbs/03_stats.ipynb #b6218228
+def plot_scatter(x:Tensor, # values on the horizontal axis
+                 y:Tensor, # paired values on the vertical axis
+                 ax=None,  # matplotlib axes to draw on (a new figure if None)
+                 **kwargs, # passed on to `ax.scatter`
+                ):
+    "Scatter plot of `y` against `x`, titled with their Pearson correlation."
+    r = corr(x, y).item()
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=(4, 3))
+    ax.scatter(x.tolist(), y.tolist(), **kwargs)
+    ax.set_title(f'Pearson r = {r:.3f}')
+    return ax
+
+# %% ../nbs/03_stats.ipynb #575c2d35
+def _need(stats, k=0):
+    "Raise unless `stats` (a RunningStats or RunningCov) has seen more than `k` values (k is `correction` for a variance)."
+    if stats.n <= k: raise ValueError(f'{type(stats).__name__} has seen {stats.n} values and needs more than {k}: call update() first')
+
+class RunningStats:
+    "Streaming count, mean and variance per feature, updated a batch at a time and mergeable (Welford/Chan)."
+    def __init__(self,
+                 correction=0, # `var` divides by n - correction
+                ):
+        self.correction = check_number(correction, 'correction', lo=0)
+        self.n, self.dtype, self._mean, self._m2 = 0, None, torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+
+    def update(self,
+               batch:Tensor, # shape (n, *features); a 1-D tensor is a stream of scalars
+              ):
+        "Add a batch of values (detached: the state holds numbers, not an autograd graph); returns self."
+        check_tensor(batch, 'batch', ndim=1)
+        if self.n: check_shape(batch, 'batch', (len(batch), *self._mean.shape), 'like earlier data')
+        if len(batch): self._add(len(batch), *(v[0] for v in _moments(batch.detach(), (0,), len(batch))), _odt(batch))
+        return self
+
+    def merge(self,
+              other:RunningStats, # statistics of other data, e.g. from another process
+             ):
+        "Pool `other` into self, as if self had seen other's data too; returns self."
+        check_type(other, 'other', RunningStats)
+        if self.n and other.n: check_shape(other._mean, 'other', self._mean.shape, '(the features of self)')
+        if other.n: self._add(other.n, other._mean, other._m2, other.dtype)
+        return self
+
+    def _add(self, n, mean, m2, dtype):
+        "Pool a group of `n` values with float64 `mean` and `m2` into the state (Chan's formula)."
+        delta, total = mean - self._mean, self.n + n
+        self._mean, self._m2 = self._mean + delta * (n / total), self._m2 + m2 + delta * delta * (self.n * n / total)
+        self.n, self.dtype = total, dtype if self.dtype is None else torch.promote_types(self.dtype, dtype)
+
+    @property
+    def mean(self) -> Tensor: "Mean per feature."; _need(self); return self._mean.to(self.dtype)
+    @property
+    def var(self) -> Tensor: "Variance per feature: M2 / (n - correction)."; _need(self, self.correction); return (self._m2 / (self.n - self.correction)).to(self.dtype)
+    @property
+    def std(self) -> Tensor: "Standard deviation per feature."; _need(self, self.correction); return (self._m2 / (self.n - self.correction)).sqrt().to(self.dtype)
+
+# %% ../nbs/03_stats.ipynb #83de195a
+def _chunked(x, n):
+    "Mean and M2 of all n values of `x`, kept as size-1 dims, in float64: two passes per cache-sized chunk, the chunks pooled."
+    cdt = _cdt(x)
+    buf = torch.empty(_CHUNK, dtype=cdt)
+    means, s1s, s2s = [], [], []
+    for c in x.reshape(-1).split(_CHUNK):
+        c, d = c.to(cdt), buf[:len(c)]
+        m = c.mean()
+        torch.sub(c, m, out=d)
+        means.append(m); s1s.append(d.sum()); s2s.append(d.square_().sum())
+    ns = torch.tensor([_CHUNK] * (len(means) - 1) + [n - _CHUNK * (len(means) - 1)], dtype=torch.float64)
+    s1 = torch.stack(s1s).double()
+    mus, m2s = torch.stack(means).double() + s1 / ns, torch.stack(s2s).double() - s1 * s1 / ns
+    mu = (ns * mus).sum() / n
+    m2 = (m2s + ns * (mus - mu)**2).sum().clamp(min=0)
+    return mu.reshape([1] * x.ndim), m2.reshape([1] * x.ndim)
 
 # %% ../nbs/03_stats.ipynb #4eaa7bd9
 def shortcut_errors(offsets,                   # means to shift the data to
@@ -220,8 +237,8 @@ def shortcut_errors(offsets,                   # means to shift the data to
                     seed:int=0,                # seed of the standard-normal sample
                    ) -> dict:
     "Relative errors of `var_shortcut` and `var` against a float64 reference, for N(offset, 1) data."
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, generator=g, dtype=torch.float64)
+    n, seed = check_int(n, 'n', lo=1), check_int(seed, 'seed')
+    z = torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     errs = {'shortcut': [], 'var': []}
     for off in offsets:
         x = (z + off).to(dtype)
@@ -242,197 +259,26 @@ def plot_shortcut_error(n:int=1000,   # values per sample
         offsets = [10**(k/4) for k in range(4 * top + 1)]  # up to where the dtype still holds the spread
         errs = shortcut_errors(offsets, dtype, n)
         for name, marker in (('shortcut', 'o'), ('var', 's')):
-            ax.loglog(offsets, [max(e, floor) for e in errs[name]], style, marker=marker, ms=3,
-                      label=f'{name}, {str(dtype)[6:]}')
+            ax.loglog(offsets, [max(e, floor) for e in errs[name]], style, marker=marker, ms=3, label=f'{name}, {str(dtype)[6:]}')
     ax.axhline(1, color='grey', lw=0.8)
     ax.set_xlabel('mean of the data (spread 1)'); ax.set_ylabel('relative error of the variance')
     ax.set_title('E[X²] - E[X]² cancels; the two-pass variance does not')
     ax.legend(fontsize=8)
     return ax
 
-# %% ../nbs/03_stats.ipynb #358cace6
-def _co_moments(x, y, dims, cdt):
-    "Means of x and y, their M2s and their co-moment over `dims` (kept as size-1 dims), in float64."
-    x, y = x.to(cdt), y.to(cdt)
-    n = math.prod(x.shape[d] for d in dims)
-    mx, my = x.mean(dims, keepdim=True), y.mean(dims, keepdim=True)
-    dx, dy = x - mx, y - my
-    sx, sy = dx.sum(dims, keepdim=True).double(), dy.sum(dims, keepdim=True).double()
-    c = (dx * dy).sum(dims, keepdim=True).double() - sx * sy / n
-    m2x = (dx.square().sum(dims, keepdim=True).double() - sx * sx / n).clamp_(min=0)
-    m2y = (dy.square().sum(dims, keepdim=True).double() - sy * sy / n).clamp_(min=0)
-    return mx.double() + sx / n, my.double() + sy / n, m2x, m2y, c
-
-_PAIR_POWERS = [(1, 0), (0, 1), (2, 0), (0, 2), (1, 1)]  # how each output of `_co_moments` scales with x and y
-
-def _pearson(c, m2x, m2y):
-    "Co-moment over the root of both M2s, clipped to [-1, 1]; nan where either variable is constant."
-    r = (c / (m2x.sqrt() * m2y.sqrt())).clamp(-1, 1)
-    return r.where((m2x > 0) & (m2y > 0), torch.nan)
-
-def _pair(x, y, dim, keepdim, correction, powers=_PAIR_POWERS):
-    "Checked reduction for paired `x` and `y`, and the pair's moments (scaled back by `powers` if they were rescaled)."
-    r = _Reduction(x, dim, keepdim, correction)
-    ycdt, ydt = _dtypes(y, 'y')
-    if y.shape != x.shape:
-        raise ValueError(f'y has shape {tuple(y.shape)} but x has shape {tuple(x.shape)}: cov and corr pair values one to one')
-    r.cdt, r.dtype = torch.promote_types(r.cdt, ycdt), torch.promote_types(r.dtype, ydt)
-    y = y.reshape(1) if r.scalar else y
-    return r, _rescaled(lambda x, y: _co_moments(x, y, r.dims, r.cdt), [r.x, y], r.dims, r.cdt, powers, [(2, 0), (3, 1)])
-
-def _matrix(x, correction, unit_rows=False):
-    "Co-moment matrix (in float64), observation count and output dtype for a 1-D or 2-D `x` whose rows are variables."
-    _, dtype = _dtypes(x)
-    if x.ndim > 2: raise ValueError(f'x must be 1-D or 2-D (rows are variables), got {x.ndim}-D; pass y for elementwise pairs')
-    X = x.reshape(1, -1).double() if x.ndim < 2 else x.double()
-    n = X.shape[1]
-    if n == 0: raise ValueError(f'x has no observations (shape {tuple(x.shape)})')
-    _check_correction(correction, n)
-    if unit_rows:  # correlation ignores each row's scale: bring every row near 1 so no product overflows or underflows
-        X = _pow2(X, -torch.frexp(X.abs().amax(1, keepdim=True)).exponent)
+# %% ../nbs/03_stats.ipynb #882e00ad
+def _matrix(x, dim, keepdim, correction, pearson):
+    "`cov(x)` or (`pearson`) `corr(x)`: the matrix of the rows of a 1-D or 2-D `x`, in float64 until cast to the output dtype."
+    if dim is not None or keepdim is not False: raise ValueError('dim and keepdim apply to cov(x, y) and corr(x, y); the matrix of x reduces over its columns')
+    if check_tensor(x, 'x').ndim > 2: raise ValueError(f'x must be 1-D or 2-D (rows are variables), got shape {tuple(x.shape)}; pass y for elementwise pairs')
+    _, n = check_reduction(torch.atleast_2d(x), 'x', 1, False, correction)
+    X, s = _scaled(torch.atleast_2d(x).double(), (1,))
     d = X - X.mean(1, keepdim=True)
-    s = d.sum(1, keepdim=True)
-    return d @ d.T - s * s.T / n, n, dtype
-
-def cov(x:Tensor,          # the data; alone and 1-D or 2-D, its rows are variables (as in torch.cov)
-        y:Tensor=None,     # paired data of x's shape, or None for the covariance matrix of x's rows
-        dim=None,          # with y: None (all values), an int or a tuple of ints
-        keepdim:bool=False, # with y: keep the reduced dims with size 1
-        correction=0,      # divide by n - correction; torch.cov's default is 1
-       ) -> Tensor:
-    "Covariance of paired `x` and `y` over `dim`, or the covariance matrix of the rows of `x`."
-    if y is None:
-        if dim is not None or keepdim: raise ValueError('dim and keepdim apply to cov(x, y); cov(x) reduces over the columns of x')
-        c, n, dtype = _matrix(x, correction)
-        c = c / (n - correction)
-        return (c.reshape(()) if len(c) == 1 else c).to(dtype)  # one variable: a 0-d tensor, as in torch
-    r, (_, _, _, _, c) = _pair(x, y, dim, keepdim, correction)
-    return r.finish(c / (r.n - correction))
-
-def corr(x:Tensor,          # the data; alone and 1-D or 2-D, its rows are variables (as in torch.corrcoef)
-         y:Tensor=None,     # paired data of x's shape, or None for the correlation matrix of x's rows
-         dim=None,          # with y: None (all values), an int or a tuple of ints
-         keepdim:bool=False, # with y: keep the reduced dims with size 1
-        ) -> Tensor:
-    "Pearson correlation of `x` and `y` over `dim` (or the matrix of x's rows), clipped to [-1, 1]; nan for constant data, like torch.corrcoef."
-    if y is None:
-        if dim is not None or keepdim: raise ValueError('dim and keepdim apply to corr(x, y); corr(x) reduces over the columns of x')
-        c, n, dtype = _matrix(x, 0, unit_rows=True)
-        m2 = c.diagonal().clamp(min=0)
-        c = _pearson(c, m2[:, None], m2[None, :])
-        return (c.reshape(()) if len(c) == 1 else c).to(dtype)  # one variable: a 0-d tensor, as in torch
-    r, (_, _, m2x, m2y, c) = _pair(x, y, dim, keepdim, 0, powers=[(0, 0)] * 5)  # scale-free: no need to scale back
-    return r.finish(_pearson(c, m2x, m2y))
-
-# %% ../nbs/03_stats.ipynb #b6218228
-def plot_scatter(x:Tensor, # values on the horizontal axis
-                 y:Tensor, # paired values on the vertical axis
-                 ax=None,  # matplotlib axes to draw on (a new figure if None)
-                 **kwargs, # passed on to `ax.scatter`
-                ):
-    "Scatter plot of `y` against `x`, titled with their Pearson correlation."
-    r = corr(x, y).item()
-    import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(4, 3))
-    ax.scatter(x.tolist(), y.tolist(), **kwargs)
-    ax.set_title(f'Pearson r = {r:.3f}')
-    return ax
-
-# %% ../nbs/03_stats.ipynb #575c2d35
-class RunningStats:
-    "Streaming count, mean and variance per feature, updated a batch at a time and mergeable (Welford/Chan)."
-    def __init__(self,
-                 correction=0, # `var` divides by n - correction
-                ):
-        _check_correction(correction, math.inf)
-        self.correction, self._n, self._mean, self._m2, self.dtype = correction, 0, None, None, None
-
-    def _add(self, n, mean, m2, dtype):
-        "Pool a group of `n` values with float64 `mean` and `m2` into the state."
-        if self._n == 0: self._mean, self._m2 = mean.clone(), m2.clone()
-        else:
-            ns = torch.tensor([self._n, n], dtype=torch.float64).reshape(2, *[1] * mean.ndim)
-            mus = torch.stack([self._mean, mean])
-            _, self._mean, _, self._m2 = _pool(ns, mus, mus, torch.stack([self._m2, m2]))
-        self._n += n
-        self.dtype = dtype if self.dtype is None else torch.promote_types(self.dtype, dtype)
-
-    def _check_batch(self, batch, name='batch'):
-        "The compute and output dtypes of `batch`, after checking it has shape (n, *features)."
-        cdt, dtype = _dtypes(batch, name)
-        if batch.ndim == 0: raise ValueError(f'{name} must have shape (n, *features), got a 0-d tensor')
-        if self._mean is not None and batch.shape[1:] != self._mean.shape:
-            raise ValueError(f'{name} has features of shape {tuple(batch.shape[1:])}, but earlier data had {tuple(self._mean.shape)}')
-        return cdt, dtype
-
-    def update(self,
-               batch:Tensor, # shape (n, *features); a 1-D tensor is a stream of scalars
-              ):
-        "Add a batch of values (detached: the state holds numbers, not an autograd graph); returns self."
-        if isinstance(batch, Tensor): batch = batch.detach()
-        cdt, dtype = self._check_batch(batch)
-        if len(batch) == 0: return self
-        mean, m2 = _moments(batch, (0,), cdt)
-        self._add(len(batch), mean[0], m2[0], dtype)
-        return self
-
-    def merge(self,
-              other:RunningStats, # statistics of other data, e.g. from another process
-             ):
-        "Pool `other` into self, as if self had seen other's data too; returns self."
-        if not isinstance(other, RunningStats): raise TypeError(f'other must be a RunningStats, got {type(other).__name__}')
-        if other._n == 0: return self
-        if self._n and other._mean.shape != self._mean.shape:
-            raise ValueError(f'cannot merge: other has features of shape {tuple(other._mean.shape)}, self has {tuple(self._mean.shape)}')
-        self._add(other._n, other._mean, other._m2, other.dtype)
-        return self
-
-    def _need(self, divisor=False):
-        "Raise unless there is data (and, for `divisor`, more values than `correction`)."
-        if self._n == 0: raise ValueError('RunningStats has no data yet: call update() first')
-        if divisor: _check_correction(self.correction, self._n)
-
-    @property
-    def n(self) -> int:
-        "Number of values seen (per feature)."
-        return self._n
-    @property
-    def mean(self) -> Tensor:
-        "Mean per feature."
-        self._need(); return self._mean.to(self.dtype)
-    @property
-    def var(self) -> Tensor:
-        "Variance per feature: M2 / (n - correction)."
-        self._need(divisor=True); return (self._m2 / (self._n - self.correction)).to(self.dtype)
-    @property
-    def std(self) -> Tensor:
-        "Standard deviation per feature."
-        self._need(divisor=True); return (self._m2 / (self._n - self.correction)).sqrt().to(self.dtype)
-
-    def state_dict(self) -> dict:
-        "The state as a dict of plain values and tensors, for `torch.save`."
-        return {'n': self._n, 'mean': None if self._mean is None else self._mean.clone(),
-                'm2': None if self._m2 is None else self._m2.clone(), 'dtype': self.dtype, 'correction': self.correction}
-
-    def load_state_dict(self,
-                        state:dict, # a dict from `state_dict`
-                       ):
-        "Restore the state saved by `state_dict`; returns self."
-        missing = {'n', 'mean', 'm2', 'dtype', 'correction'} - set(state)
-        if missing: raise ValueError(f'state is missing {sorted(missing)}')
-        n, mu, m2 = state['n'], state['mean'], state['m2']
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0: raise ValueError(f"state['n'] must be an int >= 0, got {n!r}")
-        if n and not (isinstance(mu, Tensor) and isinstance(m2, Tensor) and mu.shape == m2.shape):
-            raise ValueError("state['mean'] and state['m2'] must be tensors of the same shape")
-        if n and not isinstance(state['dtype'], torch.dtype): raise ValueError(f"state['dtype'] must be a torch.dtype, got {state['dtype']!r}")
-        _check_correction(state['correction'], math.inf)
-        self._n, self.dtype, self.correction = n, state['dtype'], state['correction']
-        self._mean, self._m2 = (mu.double().clone(), m2.double().clone()) if n else (None, None)
-        return self
-
-    def __repr__(self):
-        feats = None if self._mean is None else tuple(self._mean.shape)
-        return f'RunningStats(n={self._n}, features={feats}, correction={self.correction})'
+    e = d.sum(1, keepdim=True) / n        # what the rounded means missed
+    c = d @ d.T - n * e * e.T
+    m2 = c.diagonal().clamp(min=0)
+    r = _pearson(c, m2[:, None], m2[None, :]) if pearson else c / s / s.T / (n - correction)
+    return (r.reshape(()) if len(r) == 1 else r).to(_odt(x))
 
 # %% ../nbs/03_stats.ipynb #fbf6c230
 class RunningCov:
@@ -440,74 +286,66 @@ class RunningCov:
     def __init__(self,
                  correction=0, # `cov` divides by n - correction
                 ):
-        self.x, self.y = RunningStats(correction), RunningStats(correction)
-        self._c = None
+        self.correction = check_number(correction, 'correction', lo=0)
+        self.n, self.dtype = 0, None
+        self._mx = self._my = self._m2x = self._m2y = self._c = torch.zeros((), dtype=torch.float64)
 
     def update(self,
                x:Tensor, # a batch of shape (n, *features)
                y:Tensor, # the paired batch, of x's shape
               ):
         "Add paired batches `x` and `y` (detached, like `RunningStats.update`); returns self."
-        if isinstance(x, Tensor): x = x.detach()
-        if isinstance(y, Tensor): y = y.detach()
-        (xcdt, xdt), (ycdt, ydt) = self.x._check_batch(x, 'x'), self.y._check_batch(y, 'y')
-        if x.shape != y.shape: raise ValueError(f'y has shape {tuple(y.shape)} but x has shape {tuple(x.shape)}')
-        if len(x) == 0: return self
-        cdt = torch.promote_types(xcdt, ycdt)
-        mx, my, m2x, m2y, c = _rescaled(lambda x, y: _co_moments(x, y, (0,), cdt), [x, y], (0,), cdt, _PAIR_POWERS, [(2, 0), (3, 1)])
-        bx, by = RunningStats(), RunningStats()
-        bx._add(len(x), mx[0], m2x[0], xdt); by._add(len(y), my[0], m2y[0], ydt)
-        self._add(bx, by, c[0])
+        check_tensor(x, 'x', ndim=1); check_shape(check_tensor(y, 'y'), 'y', x.shape, 'like x')
+        if self.n: check_shape(x, 'x', (len(x), *self._c.shape), 'like earlier data')
+        if not len(x): return self
+        mx, my, m2x, m2y, c, sx, sy = (v[0] for v in _co_moments(x.detach(), y.detach(), (0,), len(x)))
+        self._add(len(x), (mx, my, m2x / sx / sx, m2y / sy / sy, c / sx / sy), _odt(x, y))
         return self
-
-    def _add(self, sx, sy, c):
-        "Pool another group (its x and y RunningStats and co-moment `c`) into the state."
-        if self.x.n == 0: self._c = c.clone()
-        else:
-            ns = torch.tensor([self.x.n, sx.n], dtype=torch.float64).reshape(2, *[1] * c.ndim)
-            _, _, _, self._c = _pool(ns, torch.stack([self.x._mean, sx._mean]), torch.stack([self.y._mean, sy._mean]), torch.stack([self._c, c]))
-        self.x.merge(sx); self.y.merge(sy)
 
     def merge(self,
               other:RunningCov, # covariance statistics of other data
              ):
         "Pool `other` into self; returns self."
-        if not isinstance(other, RunningCov): raise TypeError(f'other must be a RunningCov, got {type(other).__name__}')
-        if other.n == 0: return self
-        if self.n and other._c.shape != self._c.shape:
-            raise ValueError(f'cannot merge: other has features of shape {tuple(other._c.shape)}, self has {tuple(self._c.shape)}')
-        self._add(other.x, other.y, other._c)
+        check_type(other, 'other', RunningCov)
+        if self.n and other.n: check_shape(other._c, 'other', self._c.shape, '(the features of self)')
+        if other.n: self._add(other.n, (other._mx, other._my, other._m2x, other._m2y, other._c), other.dtype)
         return self
 
-    @property
-    def n(self) -> int:
-        "Number of pairs seen."
-        return self.x.n
-    @property
-    def cov(self) -> Tensor:
-        "Covariance per feature: co-moment / (n - correction)."
-        self.x._need(divisor=True)
-        return (self._c / (self.n - self.x.correction)).to(torch.promote_types(self.x.dtype, self.y.dtype))
-    @property
-    def corr(self) -> Tensor:
-        "Pearson correlation per feature."
-        self.x._need()
-        return _pearson(self._c, self.x._m2, self.y._m2).to(torch.promote_types(self.x.dtype, self.y.dtype))
+    def _add(self, n, moments, dtype):
+        "Pool a group of `n` pairs with float64 means, M2s and co-moment into self (Chan's formula)."
+        (bx, by, b2x, b2y, bc), total = moments, self.n + n
+        dx, dy, w = bx - self._mx, by - self._my, self.n * n / total
+        self._m2x, self._m2y, self._c = self._m2x + b2x + dx * dx * w, self._m2y + b2y + dy * dy * w, self._c + bc + dx * dy * w
+        self._mx, self._my = self._mx + dx * (n / total), self._my + dy * (n / total)
+        self.n, self.dtype = total, dtype if self.dtype is None else torch.promote_types(self.dtype, dtype)
 
-    def state_dict(self) -> dict:
-        "The state as a dict, for `torch.save`."
-        return {'x': self.x.state_dict(), 'y': self.y.state_dict(), 'c': None if self._c is None else self._c.clone()}
+    @property
+    def cov(self) -> Tensor: "Covariance per feature: co-moment / (n - correction)."; _need(self, self.correction); return (self._c / (self.n - self.correction)).to(self.dtype)
+    @property
+    def corr(self) -> Tensor: "Pearson correlation per feature."; _need(self); return _pearson(self._c, self._m2x, self._m2y).to(self.dtype)
 
-    def load_state_dict(self,
-                        state:dict, # a dict from `state_dict`
-                       ):
-        "Restore the state saved by `state_dict`; returns self."
-        missing = {'x', 'y', 'c'} - set(state)
-        if missing: raise ValueError(f'state is missing {sorted(missing)}')
-        sx, sy = RunningStats().load_state_dict(state['x']), RunningStats().load_state_dict(state['y'])
-        if sx.n != sy.n or (sx.n and not (isinstance(state['c'], Tensor) and state['c'].shape == sx._mean.shape)):
-            raise ValueError("state['x'], state['y'] and state['c'] do not describe the same pairs")
-        self.x, self.y, self._c = sx, sy, (state['c'].double().clone() if sx.n else None)
-        return self
+# %% ../nbs/03_stats.ipynb #c5a34d5d
+def _tensors(obj): return [k for k, v in vars(obj).items() if isinstance(v, Tensor)]
 
-    def __repr__(self): return f'RunningCov(n={self.n})'
+def _state_dict(self) -> dict:
+    "The state as a dict of plain values and tensors, for `torch.save`."
+    return {'n': self.n, 'dtype': self.dtype, 'correction': self.correction, **{k[1:]: getattr(self, k).clone() for k in _tensors(self)}}
+
+def _load_state_dict(self,
+                     state:dict, # a dict from `state_dict`
+                    ):
+    "Restore the state saved by `state_dict`; returns self."
+    names = [k[1:] for k in _tensors(self)]   # the attributes without their underscore
+    missing = [k for k in ['n', 'dtype', 'correction', *names] if k not in check_type(state, 'state', dict)]
+    if missing: raise ValueError(f'state is missing {missing}')
+    ts = [check_tensor(state[k], f'state[{k!r}]') for k in names]
+    for k, v in zip(names, ts): check_shape(v, f'state[{k!r}]', ts[0].shape, 'like the other tensors')
+    n, correction = check_int(state['n'], "state['n']", lo=0), check_number(state['correction'], "state['correction']", lo=0)
+    if n: check_type(state['dtype'], "state['dtype']", torch.dtype)
+    for k, v in zip(_tensors(self), ts): setattr(self, k, v.double().clone())
+    self.n, self.dtype, self.correction = n, state['dtype'], correction
+    return self
+
+def _repr(self): return f'{type(self).__name__}(n={self.n}, features={tuple(getattr(self, _tensors(self)[0]).shape) if self.n else None}, correction={self.correction})'
+
+for cls in (RunningStats, RunningCov): cls.state_dict, cls.load_state_dict, cls.__repr__ = _state_dict, _load_state_dict, _repr

@@ -204,4 +204,7 @@ def test_the_real_lesson_book_passes_the_browser_check(tmp_path):
     pages = sorted(p.name for p in out.glob('*.html'))
     expected = ['index.html'] + sorted(p.with_suffix('.html').name for p in (ROOT / 'nbs').glob('[0-9]*.ipynb'))
     assert pages == sorted(expected)
+    for lesson in ('01', '02', '03', '04'):  # each has an Under the hood section, collapsed; check_book opens it to see
+        page, = out.glob(f'{lesson}_*.html')
+        assert '<details class="fdl-hood"' in page.read_text(), page.name
     assert check_book.check_book(out) == []

@@ -99,3 +99,8 @@ def test_nbdev_test_names_the_broken_notebook_and_cell(repo_copy):
 def test_check_sync_under_ci_needs_git(repo_copy):
     res = check_sync(repo_copy, ci=True)
     assert res.returncode == 1 and '`git status` failed, so uncommitted files cannot be ruled out' in res.stderr
+
+@pytest.mark.parametrize('module', ['checks', 'callbacks', 'dunder'])
+def test_lessons_without_tensors_do_not_import_torch(module):
+    "Callbacks and dunder methods need no torch, and neither do the shared argument checks they use."
+    assert 'torch' not in imported_after(f'import fdl.{module}')

@@ -155,34 +155,35 @@ def test_logsumexp_several_dims_large_and_gradient():
 X3 = torch.randn(2, 3, 4)
 
 @pytest.mark.parametrize('dim,err,match', [
-    ((0, 0), ValueError, r'dim \(0, 0\) names a dimension twice for x of shape \(2, 3, 4\)'),
-    ((-1, 2), ValueError, r'dim \(-1, 2\) names a dimension twice'),
-    ((0, 3), IndexError, r'dim 3 is out of range for x of shape \(2, 3, 4\) \(expected in \[-3, 2\]\)'),
-    (-4, IndexError, r'dim -4 is out of range'),
-    ((), ValueError, r'dim must name at least one dimension, got \(\)'),
-    ([], ValueError, r'dim must name at least one dimension'),
-    (1.0, TypeError, r'dim must be an int, got float 1.0'),
-    (None, TypeError, r'dim must be an int, got NoneType None'),
-    (True, TypeError, r'dim must be an int, got bool True'),
-    ((0, 1.0), TypeError, r'each entry of dim must be an int, got float 1.0'),
+    ((0, 0), ValueError, r'dim.*twice'),
+    ((-1, 2), ValueError, r'dim.*twice'),
+    ((0, 3), IndexError, r'dim.*range'),
+    (-4, IndexError, r'dim.*range'),
+    ((), ValueError, r'dim.*no dimension'),
+    ([], ValueError, r'dim.*no dimension'),
+    (1.0, TypeError, r'dim.*integer'),
+    (True, TypeError, r'dim.*integer'),
+    ((0, 1.0), TypeError, r'dim.*integer'),
 ])
 def test_logsumexp_bad_dim(dim, err, match):
     with pytest.raises(err, match=match): logsumexp(X3, dim)
     with pytest.raises((TypeError, ValueError, IndexError, RuntimeError)): torch.logsumexp(X3, dim)  # torch refuses too
+
+def test_logsumexp_keepdim_must_be_a_bool_and_dim_none_means_all():
+    for bad in ('no', 1, None):
+        with pytest.raises(TypeError, match='keepdim'): logsumexp(X3, 1, keepdim=bad)
+    close(logsumexp(X3, None), torch.logsumexp(X3, (0, 1, 2)), 1e-6)   # torch refuses None; fdl reads it as every dim
 
 @pytest.mark.parametrize('f,ref', [(softmax, F.softmax), (log_softmax, F.log_softmax)])
 def test_softmax_takes_one_int_dim(f, ref):
     "softmax and log_softmax normalize along one dimension, like torch's: a tuple of dims is a TypeError naming dim."
     name = f.__name__
     for dim in [(0, 1), [0, 1], (1,)]:
-        with pytest.raises(TypeError, match=rf'{name} normalizes along one dimension: dim must be an int, got '
-                                            rf'{type(dim).__name__} \{str(dim)[0]}'):
-            f(X3, dim)
+        with pytest.raises(TypeError, match=r'dim.*one int'): f(X3, dim)
         with pytest.raises(TypeError, match="argument 'dim'"): ref(X3, dim)
-    for dim, match in [(1.0, 'dim must be an int, got float 1.0'), (None, 'dim must be an int, got NoneType'),
-                       (True, 'dim must be an int, got bool')]:
-        with pytest.raises(TypeError, match=match): f(X3, dim)
-    with pytest.raises(IndexError, match=r'dim 3 is out of range for x of shape \(2, 3, 4\)'): f(X3, 3)
+    for dim in (1.0, None, True):
+        with pytest.raises(TypeError, match='dim.*integer'): f(X3, dim)
+    with pytest.raises(IndexError, match=r'dim.*range'): f(X3, 3)
     with pytest.raises(IndexError): ref(X3, 3)
     for dim in (np.int64(1), torch.tensor(-1)):                      # integers of other types, as torch takes
         close(f(X3, dim), ref(X3, int(dim)), 1e-6)
@@ -216,13 +217,12 @@ def test_nll_gradient_and_errors():
     t = torch.tensor([0, 2, 1, -100, 2])
     assert torch.autograd.gradcheck(lambda l: nll(l, t, torch.tensor([1., 2., .5], dtype=torch.float64)), logp)
     with pytest.raises(TypeError, match='log_probs must be a floating-point'): nll(t, t)
-    with pytest.raises(ValueError, match=r'class index 3, outside \[0, 2\] for log_probs of shape \(5, 3\)'):
-        nll(logp, torch.tensor([0, 3, 1, 1, 1]))
-    with pytest.raises(ValueError, match=r'shape \(5,\) for log_probs of shape \(5, 3\) \(batch sizes must match\), got shape \(4,\)'):
-        nll(logp, t[:4])
-    with pytest.raises(TypeError, match='integer dtype, got torch.float32'): nll(logp, t.float())
-    with pytest.raises(ValueError, match=r'weight must hold one value per class, shape \(3,\)'): nll(logp, t, torch.ones(2))
-    with pytest.raises(ValueError, match='reduction must be one of'): nll(logp, t, reduction='avg')
+    with pytest.raises(ValueError, match=r'target.*class index 3'): nll(logp, torch.tensor([0, 3, 1, 1, 1]))
+    with pytest.raises(ValueError, match=r'target.*shape \(5,\)'): nll(logp, t[:4])
+    with pytest.raises(TypeError, match='target.*integer'): nll(logp, t.float())
+    with pytest.raises(ValueError, match=r'weight.*shape \(3,\)'): nll(logp, t, torch.ones(2))
+    with pytest.raises(ValueError, match='reduction.*one of'): nll(logp, t, reduction='avg')
+    with pytest.raises(TypeError, match='ignore_index.*integer'): nll(logp, t, ignore_index=1.5)
 
 # ---------------------------------------------------------------- cross_entropy parity grid
 
@@ -303,7 +303,7 @@ def test_empty_batch_matches_torch():
         for red in ('mean', 'sum', 'none'):
             close(cross_entropy(x, t, reduction=red), F.cross_entropy(x, t, reduction=red), 0)
 
-def test_retain_graph_second_backward_and_no_double_backward():
+def test_retain_graph_second_backward_and_double_backward():
     x = torch.randn(5, 4, requires_grad=True)
     t = torch.tensor([0, 3, 1, 2, 2])
     loss = cross_entropy(x, t, label_smoothing=0.1)
@@ -311,8 +311,14 @@ def test_retain_graph_second_backward_and_no_double_backward():
     second, = torch.autograd.grad(loss, x)
     close(first, second, 0)
     close(first, torch.autograd.grad(F.cross_entropy(x, t, label_smoothing=0.1), x)[0], 1e-6)
-    g, = torch.autograd.grad(cross_entropy(x, t), x, torch.ones((), requires_grad=True), create_graph=True)
-    with pytest.raises(RuntimeError, match='once_differentiable'): g.sum().backward()
+    x64 = x.detach().double().requires_grad_()
+    w = torch.rand(4, dtype=torch.float64) + 0.1
+    for kw in ({}, dict(weight=w, label_smoothing=0.2), dict(reduction='sum', ignore_index=3)):
+        g, = torch.autograd.grad(cross_entropy(x64, t, **kw), x64, create_graph=True)
+        g_torch, = torch.autograd.grad(F.cross_entropy(x64, t, **kw), x64, create_graph=True)
+        close(g, g_torch, 1e-12)
+        v = torch.randn_like(x64)
+        close(torch.autograd.grad((g * v).sum(), x64)[0], torch.autograd.grad((g_torch * v).sum(), x64)[0], 1e-12)
 
 def test_integer_target_dtypes():
     x = torch.randn(4, 3)
@@ -394,33 +400,37 @@ def test_half_precision_computes_in_float32(dtype):
 X, Y = torch.randn(4, 3), torch.tensor([0, 2, 1, 1])
 
 @pytest.mark.parametrize('call,err,match', [
-    (lambda: cross_entropy(X, torch.tensor([0, 3, 1, 1])), ValueError, r'class index 3, outside \[0, 2\] for logits of shape \(4, 3\)'),
-    (lambda: cross_entropy(X, torch.tensor([0, -1, 1, 1])), ValueError, r'class index -1, outside \[0, 2\]'),
+    (lambda: cross_entropy(X, torch.tensor([0, 3, 1, 1])), ValueError, r'target.*class index 3.*\[0, 2\]'),
+    (lambda: cross_entropy(X, torch.tensor([0, -1, 1, 1])), ValueError, r'target.*class index -1'),
     (lambda: cross_entropy(X, torch.tensor([0, 5, 1, 1]), ignore_index=5), None, None),
-    (lambda: cross_entropy(X, Y[:3]), ValueError, r'shape \(4,\) for logits of shape \(4, 3\) \(batch sizes must match\), got shape \(3,\)'),
-    (lambda: cross_entropy(X, torch.rand(4, 2)), ValueError, r'must have the shape of logits \(4, 3\), got shape \(4, 2\)'),
-    (lambda: cross_entropy(X, Y.float()), TypeError, r'looks like class indices but has dtype torch.float32'),
-    (lambda: cross_entropy(X, torch.tensor([True, False, True, True])), TypeError, 'integer dtype, got torch.bool'),
-    (lambda: cross_entropy(X, [0, 1, 2, 1]), TypeError, 'target must be a torch.Tensor'),
-    (lambda: cross_entropy(X, torch.full((4, 3), 0.5)), ValueError, 'must sum to 1 along dim 1; .* off by 0.5'),
-    (lambda: cross_entropy(X, torch.tensor([[1.5, -0.5, 0.]] * 4)), ValueError, 'cannot be negative; found -0.5'),
-    (lambda: cross_entropy(X, F.softmax(X, 1), ignore_index=0), ValueError, 'ignore_index=0 applies to class-index targets'),
-    (lambda: cross_entropy(X, Y, weight=torch.ones(4)), ValueError, r'weight must hold one value per class, shape \(3,\), got shape \(4,\)'),
-    (lambda: cross_entropy(X, Y, weight=torch.ones(3, dtype=torch.long)), TypeError, 'weight must be a floating-point tensor'),
-    (lambda: cross_entropy(X, Y, weight=torch.ones(3, requires_grad=True)), ValueError, 'weight cannot require grad'),
-    (lambda: cross_entropy(X, Y, reduction='average'), ValueError, r"reduction must be one of \('none', 'mean', 'sum'\), got 'average'"),
-    (lambda: cross_entropy(X, Y, label_smoothing=1.5), ValueError, r'label_smoothing must be a number in \[0, 1\], got 1.5'),
+    (lambda: cross_entropy(X, Y[:3]), ValueError, r'target.*shape \(4,\).*got shape \(3,\)'),
+    (lambda: cross_entropy(X, torch.rand(4, 2)), ValueError, r'target.*shape \(4, 3\).*got shape \(4, 2\)'),
+    (lambda: cross_entropy(X, Y.float()), ValueError, r'target.*shape \(4, 3\)'),
+    (lambda: cross_entropy(X, torch.tensor([True, False, True, True])), TypeError, 'target.*integer'),
+    (lambda: nll(X, torch.tensor([True, False, True, True])), TypeError, 'target.*integer'),
+    (lambda: cross_entropy(X, [0, 1, 2, 1]), TypeError, 'target.*Tensor'),
+    (lambda: cross_entropy(X, torch.full((4, 3), 0.5)), ValueError, 'target.*summing to 1.*off by 0.5'),
+    (lambda: cross_entropy(X, torch.tensor([[1.5, -0.5, 0.]] * 4)), ValueError, 'target.*negative'),
+    (lambda: cross_entropy(X, F.softmax(X, 1), ignore_index=0), ValueError, 'ignore_index'),
+    (lambda: cross_entropy(X, Y, ignore_index='none'), TypeError, 'ignore_index'),
+    (lambda: cross_entropy(X, Y, weight=torch.ones(4)), ValueError, r'weight.*shape \(3,\)'),
+    (lambda: cross_entropy(X, Y, weight=torch.ones(3, dtype=torch.long)), TypeError, 'weight.*floating'),
+    (lambda: cross_entropy(X, Y, weight=[1., 1., 1.]), TypeError, 'weight.*Tensor'),
+    (lambda: cross_entropy(X, Y, reduction='average'), ValueError, r"reduction.*'average'"),
+    (lambda: cross_entropy(X, Y, label_smoothing=1.5), ValueError, r'label_smoothing.*\[0, 1\]'),
     (lambda: cross_entropy(X, Y, label_smoothing=-0.1), ValueError, 'label_smoothing'),
-    (lambda: cross_entropy(Y, Y), TypeError, 'logits must be a floating-point tensor, got dtype torch.int64'),
-    (lambda: cross_entropy(torch.tensor(1.), torch.tensor(0)), ValueError, 'logits must have a class dimension'),
-    (lambda: nll(torch.tensor(1.), torch.tensor(0)), ValueError, r'log_probs must have a class dimension: .* got shape \(\)'),
+    (lambda: cross_entropy(X, Y, label_smoothing=nan), ValueError, 'label_smoothing.*nan'),
+    (lambda: cross_entropy(X, Y, label_smoothing=True), TypeError, 'label_smoothing'),
+    (lambda: cross_entropy(Y, Y), TypeError, 'logits.*floating'),
+    (lambda: cross_entropy(torch.tensor(1.), torch.tensor(0)), ValueError, 'logits.*dimension'),
+    (lambda: nll(torch.tensor(1.), torch.tensor(0)), ValueError, r'log_probs.*dimension'),
     (lambda: cross_entropy(X, F.softmax(X, 1).index_put((torch.tensor(0), torch.tensor(1)), torch.tensor(float('nan')))),
-     ValueError, 'target holds NaN; class probabilities must be numbers in'),
-    (lambda: binary_cross_entropy_with_logits(X, torch.ones(4)), ValueError, r'target must have the shape of logits \(4, 3\), got \(4,\)'),
-    (lambda: binary_cross_entropy_with_logits(X, Y.float()[:, None].expand(4, 3).long()), TypeError, 'target must be a floating-point'),
-    (lambda: binary_cross_entropy_with_logits(X, torch.ones(4, 3), pos_weight=torch.ones(4)), ValueError, r'pos_weight of shape \(4,\) does not broadcast to logits'),
-    (lambda: binary_cross_entropy_with_logits(X, torch.ones(4, 3), weight=torch.ones(2, 4, 3)), ValueError, r'weight of shape \(2, 4, 3\) does not broadcast'),
-    (lambda: binary_cross_entropy_with_logits(X, torch.ones(4, 3), reduction='max'), ValueError, 'reduction must be one of'),
+     ValueError, 'target.*nan'),
+    (lambda: binary_cross_entropy_with_logits(X, torch.ones(4)), ValueError, r'target.*shape \(4, 3\)'),
+    (lambda: binary_cross_entropy_with_logits(X, Y.float()[:, None].expand(4, 3).long()), TypeError, 'target.*floating'),
+    (lambda: binary_cross_entropy_with_logits(X, torch.ones(4, 3), pos_weight=torch.ones(4)), ValueError, r'pos_weight.*broadcast'),
+    (lambda: binary_cross_entropy_with_logits(X, torch.ones(4, 3), weight=torch.ones(2, 4, 3)), ValueError, r'weight.*broadcast'),
+    (lambda: binary_cross_entropy_with_logits(X, torch.ones(4, 3), reduction='max'), ValueError, 'reduction'),
 ])
 def test_bad_input(call, err, match):
     if err is None: call(); return                    # ignore_index may lie outside the class range
@@ -430,10 +440,11 @@ def test_bad_input_is_caught_before_any_computation(monkeypatch):
     import fdl.softmax as sm
     def computed(*args): raise AssertionError('the loss was computed')
     monkeypatch.setattr(sm._CrossEntropy, 'apply', computed)
-    monkeypatch.setattr(sm, '_cross_entropy_probs', computed)
+    monkeypatch.setattr(sm, '_autograd_index_losses', computed)
+    monkeypatch.setattr(sm, 'log_softmax', computed)
     with pytest.raises(ValueError, match='class index 9'): sm.cross_entropy(X, torch.tensor([0, 9, 1, 1]))
     with pytest.raises(ValueError, match='weight'): sm.cross_entropy(X, Y, weight=torch.ones(2))
-    with pytest.raises(ValueError, match='sum to 1'): sm.cross_entropy(X, torch.ones(4, 3))
+    with pytest.raises(ValueError, match='summing to 1'): sm.cross_entropy(X, torch.ones(4, 3))
     with pytest.raises(AssertionError, match='computed'): sm.cross_entropy(X, Y)    # good input does reach it
 
 def peak_bytes(run):
@@ -463,7 +474,7 @@ def test_probability_rows_tolerance_scales_with_dtype(dtype, n_classes):
         p = F.softmax(torch.randn(8, n_classes) * scale, 1)
         cross_entropy(x, p.to(dtype))                                 # rounding the probabilities is not an error
     p = p.clone(); p[:, 0] += 0.05                                    # a row that sums to 1.05 is
-    with pytest.raises(ValueError, match='must sum to 1'): cross_entropy(x, p.to(dtype))
+    with pytest.raises(ValueError, match='target.*summing to 1'): cross_entropy(x, p.to(dtype))
 
 # ---------------------------------------------------------------- binary cross-entropy
 
@@ -535,3 +546,89 @@ def test_negative_ignore_index_with_probability_targets_changes_nothing_as_in_to
     assert torch.allclose(cross_entropy(x, t, ignore_index=-1), F.cross_entropy(x, t, ignore_index=-1))
     with pytest.raises(RuntimeError, match='ignore_index is not supported for floating point target'):
         F.cross_entropy(x, t, ignore_index=0)
+
+# ---------------------------------------------------------------- no data-dependent branches: meta, torch.func, double backward
+
+_T = torch.tensor([0, 2, -100, 4])
+_P = F.softmax(torch.randn(4, 5, dtype=torch.float64), 1)
+_W = torch.rand(5, dtype=torch.float64) + 0.1
+_B = torch.rand(4, 5, dtype=torch.float64)
+def on(x, t): return t.to(x.device, x.dtype if t.is_floating_point() else t.dtype)  # a constant on x's device
+
+NUMERIC = {   # name: (fdl, torch), each a function of logits of shape (4, 5)
+    'logsumexp': (lambda x: logsumexp(x, 1), lambda x: torch.logsumexp(x, 1)),
+    'logsumexp_dims_keepdim': (lambda x: logsumexp(x, (0, 1), True), lambda x: torch.logsumexp(x, (0, 1), True)),
+    'log_softmax': (lambda x: log_softmax(x, 1), lambda x: F.log_softmax(x, 1)),
+    'softmax': (lambda x: softmax(x, 0), lambda x: F.softmax(x, 0)),
+    'nll': (lambda x: nll(x, on(x, _T), on(x, _W)), lambda x: F.nll_loss(x, on(x, _T), on(x, _W))),
+    'cross_entropy': (lambda x: cross_entropy(x, on(x, _T)), lambda x: F.cross_entropy(x, on(x, _T))),
+    'cross_entropy_weighted_smoothed': (lambda x: cross_entropy(x, on(x, _T), on(x, _W), label_smoothing=0.2, reduction='none'),
+                                        lambda x: F.cross_entropy(x, on(x, _T), on(x, _W), label_smoothing=0.2, reduction='none')),
+    'cross_entropy_probs': (lambda x: cross_entropy(x, on(x, _P), label_smoothing=0.1),
+                            lambda x: F.cross_entropy(x, on(x, _P), label_smoothing=0.1)),
+    'bce': (lambda x: binary_cross_entropy_with_logits(x, on(x, _B), pos_weight=on(x, _W)),
+            lambda x: F.binary_cross_entropy_with_logits(x, on(x, _B), pos_weight=on(x, _W))),
+}
+
+@pytest.mark.parametrize('name', NUMERIC)
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float16])
+def test_meta_tensors_give_torchs_shape_and_dtype(name, dtype):
+    ours, theirs = NUMERIC[name]
+    x = torch.empty(4, 5, dtype=dtype, device='meta')
+    out, ref = ours(x), theirs(x)
+    assert out.is_meta and out.shape == ref.shape and out.dtype == ref.dtype
+
+def test_meta_targets_skip_value_checks():
+    x = torch.empty(4, 5, device='meta')
+    assert cross_entropy(x, torch.empty(4, dtype=torch.long, device='meta'), reduction='none').shape == (4,)
+    assert cross_entropy(x, torch.empty(4, 5, device='meta')).shape == ()
+    assert nll(x, torch.full((4,), 7, device='meta')).is_meta           # values unknown: not checked
+
+@pytest.mark.parametrize('name', NUMERIC)
+def test_torch_func_grad_matches_torch(name):
+    ours, theirs = NUMERIC[name]
+    x = torch.randn(4, 5, dtype=torch.float64) * 3
+    g = torch.func.grad(lambda x: ours(x).sum())(x)
+    close(g, torch.func.grad(lambda x: theirs(x).sum())(x), 1e-12)
+
+@pytest.mark.parametrize('name', NUMERIC)
+def test_torch_func_vmap_matches_torch(name):
+    ours, theirs = NUMERIC[name]
+    xs = torch.randn(3, 4, 5, dtype=torch.float64) * 3
+    close(torch.func.vmap(ours)(xs), torch.func.vmap(theirs)(xs), 1e-12)
+    close(torch.func.vmap(torch.func.grad(lambda x: ours(x).sum()))(xs),
+          torch.func.vmap(torch.func.grad(lambda x: theirs(x).sum()))(xs), 1e-12)
+
+def test_vmap_over_targets():
+    x, ts = torch.randn(4, 5, dtype=torch.float64), torch.randint(0, 5, (3, 4))
+    close(torch.func.vmap(lambda t: cross_entropy(x, t, label_smoothing=0.1))(ts),       # torch's fails under vmap here
+          torch.stack([F.cross_entropy(x, t, label_smoothing=0.1) for t in ts]), 1e-12)
+    ps = F.softmax(torch.randn(3, 4, 5, dtype=torch.float64), -1)
+    close(torch.func.vmap(lambda p: cross_entropy(x, p))(ps), torch.func.vmap(lambda p: F.cross_entropy(x, p))(ps), 1e-12)
+
+@pytest.mark.parametrize('name', NUMERIC)
+def test_double_backward_matches_torch(name):
+    ours, theirs = NUMERIC[name]
+    x = (torch.randn(4, 5, dtype=torch.float64) * 3).requires_grad_()
+    v = torch.randn(4, 5, dtype=torch.float64)
+    def hvp(f):
+        g, = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+        if not g.requires_grad: return g, torch.zeros_like(x)           # linear in x (nll): no second derivative
+        return g, torch.autograd.grad((g * v).sum(), x, materialize_grads=True)[0]
+    (g, h), (g_ref, h_ref) = hvp(ours), hvp(theirs)
+    close(g, g_ref, 1e-12); close(h, h_ref, 1e-10)
+
+def test_bce_infinite_logits_as_torch():
+    x = torch.tensor([inf, inf, -inf, -inf, inf, -inf, inf])
+    t = torch.tensor([0., 1., 0., 1., 0.5, 0.5, 0.])
+    for kw in ({}, dict(pos_weight=torch.tensor(2.)), dict(weight=torch.tensor(3.))):
+        ours = binary_cross_entropy_with_logits(x, t, reduction='none', **kw)
+        close(ours, F.binary_cross_entropy_with_logits(x, t, reduction='none', **kw), 0)
+        assert ours[0] == inf                                          # logit +inf, target 0: inf, not nan
+
+def test_weight_may_require_grad_with_index_targets():
+    "PyTorch refuses; fdl takes the autograd path, which differentiates the weights too."
+    x, w = torch.randn(6, 4, dtype=torch.float64), (torch.rand(4, dtype=torch.float64) + 0.1).requires_grad_()
+    t = torch.tensor([0, 1, 2, 3, -100, 1])
+    assert torch.autograd.gradcheck(lambda w: cross_entropy(x, t, w, label_smoothing=0.1), w)
+    close(cross_entropy(x, t, w), F.cross_entropy(x, t, w.detach()), 1e-12)
