@@ -10,15 +10,16 @@ __all__ = ['make_button', 'show_progress', 'make_show_progress', 'ProgressShowin
 # %% ../nbs/01_callbacks.ipynb #8a4b07ce
 from functools import partial
 from time import sleep
-from .checks import check_call, check_callable, check_choice, check_int, check_number, check_type
+from .checks import check_call, check_callable, check_callback, check_choice, check_int, check_number, check_type
 
 # %% ../nbs/01_callbacks.ipynb #70cbbcb2
 def make_button(on_click, # called with the button itself on every click
                 description:str='Click me', # the label on the button
                ):
-    "An ipywidgets `Button` that calls `on_click(button)` each time it is clicked."
+    "An ipywidgets `Button` that calls `on_click(button)` each time it is clicked; needs ipywidgets (`pip install ipywidgets`)."
     check_callable(on_click, 'on_click')
-    import ipywidgets  # imported here, so `import fdl.callbacks` stays light
+    try: import ipywidgets  # imported here, so `import fdl.callbacks` stays light
+    except ImportError as e: raise ImportError('make_button needs ipywidgets: pip install ipywidgets') from e
     button = ipywidgets.Button(description=description)
     button.on_click(on_click)
     return button
@@ -33,6 +34,7 @@ def show_progress(epoch, # the step that has just finished
 def make_show_progress(exclamation:str, # printed at the start of every line
                       ):
     "A one-argument callback printing `exclamation` with each finished step; a closure over `exclamation`."
+    check_type(exclamation, 'exclamation', str)
     def _inner(epoch): print(f"{exclamation}! We've finished epoch {epoch}!")
     return _inner
 
@@ -42,7 +44,7 @@ class ProgressShowingCallback:
     def __init__(self,
                  exclamation:str='Awesome', # printed at the start of every line
                 ):
-        self.exclamation = exclamation
+        self.exclamation = check_type(exclamation, 'exclamation', str)
     def __call__(self, epoch): print(f"{self.exclamation}! We've finished epoch {epoch}!")
 
 # %% ../nbs/01_callbacks.ipynb #ba92801d
@@ -51,13 +53,9 @@ def slow_calculation(cb=None, # a function of the finished step, or an object wi
                      delay:float=1.0, # seconds of sleep in each step
                     ) -> int:
     "Sum i*i step by step, calling `cb` back; a true return after a step stops early with the total so far."
-    check_int(steps, 'steps', lo=0); check_number(delay, 'delay', lo=0)
+    check_int(steps, 'steps', lo=0); check_number(delay, 'delay', lo=0); check_callback(cb, 'cb', 'epoch', before_calc='epoch', after_calc='epoch, val=res')
     before, after = getattr(cb, 'before_calc', None), getattr(cb, 'after_calc', None)
-    if cb is not None and before is None and after is None:  # a plain function, called as cb(epoch)
-        fn = check_call(check_callable(cb, 'cb'), 'cb(epoch)', 0)
-        after = lambda epoch, val: fn(epoch)
-    if before is not None: check_call(before, 'cb.before_calc(epoch)', 0)
-    if after is not None: check_call(after, 'cb.after_calc(epoch, val=res)', 0, val=0)
+    if cb is not None and before is None and after is None: after = lambda epoch, val: cb(epoch)  # a plain function
     res = 0
     for i in range(steps):
         if before is not None: before(i)
@@ -121,9 +119,8 @@ class Dispatcher:
         self.add(*([] if cbs is None else cbs if isinstance(cbs, (list, tuple)) else [cbs]))
 
     def add(self, *cbs): # callbacks: objects with event methods, or plain callables for `default_event`
-        "Add callbacks, each checked against the arguments of the events it handles; one bad callback adds none."
-        entries = self._entries + [(cb, self._handlers_of(cb)) for cb in cbs]
-        self._entries = sorted(entries, key=lambda entry: getattr(entry[0], 'order', 0))  # stable: ties keep their order
+        "Add callbacks, each checked against the arguments of the events it handles; one bad callback adds none; ties in `order` keep the order added."
+        self._entries = sorted(self._entries + [(cb, self._handlers_of(cb)) for cb in cbs], key=lambda e: getattr(e[0], 'order', 0))
         self._handlers = {e: [(cb, found[e]) for cb, found in self._entries if e in found] for e in self.events}
 
     def _handlers_of(self, cb) -> dict:
@@ -143,9 +140,7 @@ class Dispatcher:
         if handlers is None: raise self._unknown(event)
         for cb, handler in handlers:
             try: stop = handler(*args) or stop
-            except Exception as e:
-                e.add_note(f'raised in callback {_name(cb)}, event {event!r}')
-                raise
+            except Exception as e: e.add_note(f'raised in callback {_name(cb)}, event {event!r}'); raise
         if stop and event.startswith('after_'): raise CancelRun(f'a callback returned True from {event!r}')
 
     def run(self,
@@ -155,12 +150,13 @@ class Dispatcher:
             *args, # the arguments of the level's events, also given to `body`
            ) -> bool:
         "Run `body` as one level: `cancel` ends it early and skips after_{name}; cleanup_{name} always fires. True if cancelled."
-        check_callable(body, 'body')
+        check_callable(body, 'body'); done = False  # done: the body has finished
         try:
             self.fire(f'before_{name}', *args)
             body(*args)
+            done = True
             self.fire(f'after_{name}', *args)
-        except cancel: return True
+        except cancel: return not done  # a cancel from after_{name} finds the work done: nothing is left to stop
         finally: self.fire(f'cleanup_{name}', *args)
         return False
 
@@ -196,6 +192,7 @@ from contextlib import contextmanager
 from difflib import get_close_matches
 from inspect import signature
 from types import MethodType
+from .checks import check_bool, check_instance
 from fastcore.basics import patch  # adds a method to the class named by `self`'s annotation; keeps the old one as `_orig_<name>`
 
 @patch
@@ -208,8 +205,8 @@ def _unknown(self:Dispatcher, event, owner=None) -> ValueError:
 
 @patch
 def _handlers_of(self:Dispatcher, cb) -> dict:
-    "`cb`'s handlers as the main path's `_handlers_of` finds and checks them, after the refusals that are not about arguments."
-    if isinstance(cb, type): raise TypeError(f'{cb.__name__} is a class: pass an instance, {cb.__name__}()')
+    "`cb`'s handlers, each bound to the host and checked against its event's arguments by name, after the refusals that are not about arguments."
+    check_instance(cb, 'a callback')
     check_number(getattr(cb, 'order', 0), f'{_name(cb)}.order')
     for attr in (a for a in dir(cb) if a.startswith(('before_', 'after_', 'cleanup_'))):
         is_method = callable(getattr(cb, attr))
@@ -218,7 +215,30 @@ def _handlers_of(self:Dispatcher, cb) -> dict:
     if not any(hasattr(cb, e) for e in self.events):  # data such as `self.after_steps = 3` is no handler
         if self.default_event is None: raise TypeError(f'{_name(cb)} has no method for any event of {type(self.host).__name__}')
         check_callable(cb, f'a callback without a method for any event of {type(self.host).__name__}')
-    return {event: _bind(handler.func, self.host, self.events[event]) for event, handler in self._orig__handlers_of(cb).items()}
+    found = {event: _bind(handler.func, self.host, self.events[event]) for event, handler in self._orig__handlers_of(cb).items()}
+    return {e: partial(_cleanup, h, cb, e) if e.startswith('cleanup_') else h for e, h in found.items()}
+
+def _cleanup(handler, cb, event, *args):
+    "Call `cb`'s `cleanup_` handler; a cancel it raises becomes a RuntimeError, since cleanup handlers cannot cancel."
+    try: return handler(*args)
+    except (CancelStep, CancelPass, CancelRun) as e:
+        raise RuntimeError(f'{_name(cb)}.{event} raised {type(e).__name__}, but cleanup handlers cannot cancel: '
+                           'raise it from a before_ or after_ handler') from e
+
+@patch
+def run(self:Dispatcher,
+        body, # the level's work, called with `args`
+        name:str='run', # the level's name: it fires before_{name}, after_{name} and cleanup_{name}
+        cancel:type=CancelRun, # the exception that cancels this level; any other passes through
+        *args, # the arguments of the level's events, also given to `body`
+       ) -> bool:
+    "Run `body` as one level, as on the main path; a cancel that leaves the outermost level, which no running level catches, gets a note saying so."
+    self._depth = getattr(self, '_depth', 0) + 1
+    try: return self._orig_run(body, name, cancel, *args)
+    except (CancelStep, CancelPass, CancelRun) as e:
+        if self._depth == 1: e.add_note(f'no running level of {type(self.host).__name__} catches {type(e).__name__}')
+        raise
+    finally: self._depth -= 1
 
 def _bind(handler, host, names) -> partial:
     "`handler` with `host` bound first: called by position if its parameters list `names` in that order, else by name."
@@ -276,13 +296,15 @@ class ProgressBarCallback(Callback):
     "Show the steps of a `SlowCalculator` run as a tqdm progress bar: a widget in Jupyter, text in a terminal."
     def __init__(self,
                  desc:str='calc', # the label in front of the bar
-                 file=None, # where a text bar is written; None for tqdm's default (stderr)
+                 file=None, # a stream to write a text bar to; None for a widget in Jupyter, text on stderr elsewhere
                  leave:bool=True, # keep the finished bar on screen
                 ):
+        check_type(desc, 'desc', str); check_bool(leave, 'leave')
         self.desc, self.file, self.leave, self.bar = desc, file, leave, None
 
-    def before_run(self, calc):
-        from tqdm.auto import tqdm  # imported here, so `import fdl.callbacks` stays light
+    def before_run(self, calc):  # tqdm is imported here, so `import fdl.callbacks` stays light
+        if self.file is None: from tqdm.auto import tqdm
+        else: from tqdm import tqdm  # text, even in Jupyter
         self.bar = tqdm(total=calc.steps, desc=self.desc, file=self.file, leave=self.leave)
 
     def cleanup_calc(self, calc, epoch):

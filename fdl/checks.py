@@ -10,17 +10,20 @@ from inspect import signature
 # %% auto #0
 __all__ = ['check_bool', 'check_int', 'check_number', 'check_choice', 'check_callable', 'check_call', 'check_tensor',
            'check_shape', 'check_broadcasts', 'has_values', 'check_dim', 'check_dims', 'check_type', 'check_sequence',
-           'check_names', 'check_class_indices', 'check_probabilities', 'check_class_target', 'check_reduction']
+           'check_names', 'check_class_indices', 'check_probabilities', 'check_class_target', 'check_reduction',
+           'check_instance', 'check_callback', 'check_nonempty']
 
 # %% ../nbs/90_checks.ipynb #4e4f9f1f
-def _what(value) -> str: return f'{type(value).__name__} {value!r}'
-
 def check_bool(value, # the argument's value
                name:str, # the argument's name, for the message
               ) -> bool:
     "`value` if it is `True` or `False`; a TypeError otherwise."
     if value is True or value is False: return value
     raise TypeError(f'{name} must be True or False, got {_what(value)}')
+
+def _what(value) -> str:
+    "How messages show a value: its type and repr."
+    return f'{type(value).__name__} {value!r}'
 
 def check_int(value, # the argument's value: an int, a NumPy integer or a one-element integer tensor
               name:str, # the argument's name, for the message
@@ -219,12 +222,12 @@ def check_probabilities(p, # the argument's value: a float tensor of probabiliti
     check_tensor(p, name, floating=True)
     if shape is not None: check_shape(p, name, shape, '(probabilities, one per score)')
     if p.numel() and has_values(p):
-        p = p.detach()
-        lowest = float(p.amin())
+        v = p.detach()
+        lowest = float(v.amin())
         if math.isnan(lowest): raise ValueError(f'{name} holds nan; probabilities must be numbers in [0, 1]')
         if lowest < 0: raise ValueError(f'{name} holds probabilities, which cannot be negative; found {lowest:g}')
-        info = torch.finfo(p.dtype)
-        worst = float((p.sum(dim, dtype=torch.promote_types(p.dtype, torch.float32)) - 1).abs().amax())
+        info = torch.finfo(v.dtype)
+        worst = float((v.sum(dim, dtype=torch.promote_types(v.dtype, torch.float32)) - 1).abs().amax())
         # rounding moves a row's sum by at most eps/2, plus half a subnormal step (tiny * eps) per entry
         if worst > max(1e-4, 4 * info.eps + p.shape[dim] * info.tiny * info.eps):
             raise ValueError(f'{name} must hold rows of probabilities summing to 1 along dim {dim}; a row is off by {worst:g}')
@@ -260,3 +263,43 @@ def check_reduction(x, # the tensor to reduce
     if correction is not None and check_number(correction, 'correction', lo=0) >= n:
         raise ValueError(f'correction={correction} leaves no degrees of freedom for n={n} values of {name} (need correction < n)')
     return dims, n
+
+# %% ../nbs/90_checks.ipynb #ce863190
+def check_instance(value, # the argument's value
+                   name:str, # the argument's name, for the message
+                  ):
+    "`value` if it is not a class: a class is callable too, but calling it makes a new object instead of doing the work; a TypeError otherwise."
+    if not isinstance(value, type): return value
+    q = value.__qualname__
+    raise TypeError(f'{name} is the class {q}, not an instance of it: pass an instance, such as {q}()')
+
+def _call_args(text:str) -> tuple:
+    "Stand-in arguments for a call written as text, e.g. 'epoch, val=res' -> ((None,), {'val': None})."
+    parts = [p.strip() for p in text.split(',') if p.strip()]
+    return tuple(None for p in parts if '=' not in p), {p.split('=')[0].strip(): None for p in parts if '=' in p}
+
+def check_callback(cb, # the argument's value: None, an object with some of the methods in `methods`, or a plain callable
+                   name:str, # the argument's name, for the message
+                   call:str|None=None, # how a plain callable (one with none of `methods`) is called, e.g. 'epoch'; None refuses one
+                   **methods:str, # how each method is called, e.g. after_calc='epoch, val=res'
+                  ):
+    "`cb` if it is None, or an instance whose methods named in `methods` accept their calls, or else a callable accepting `call`; a TypeError naming `name` and the call otherwise."
+    if check_instance(cb, name) is None: return cb
+    found = {m: text for m, text in methods.items() if hasattr(cb, m)}
+    if not found and call is None: raise TypeError(f'{name} must have a method {" or ".join(methods)}, got {_what(cb)}')
+    for m, text in (found or {None: call}).items():
+        fn, what = (cb, name) if m is None else (getattr(cb, m), f'{name}.{m}')
+        args, kwargs = _call_args(text)
+        check_call(check_callable(fn, what), f'{what}({text})', *args, **kwargs)
+    return cb
+
+# %% ../nbs/90_checks.ipynb #f860ff8a
+def check_nonempty(value, # the argument's value: anything with a length (a list, a DataLoader, a tensor)
+                   name:str, # the argument's name, for the message
+                   what:str='items', # what it should hold, for the message, e.g. 'parameters' or 'batches'
+                  ):
+    "`value` if it holds at least one of `what` (`len(value) > 0`); a ValueError naming `name` otherwise. A value without a length passes."
+    try: n = len(value)
+    except TypeError: return value  # e.g. a DataLoader over an iterable dataset: its length is unknown until it runs
+    if n == 0: raise ValueError(f'{name} has no {what}: it must hold at least one')
+    return value

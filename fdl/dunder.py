@@ -7,6 +7,7 @@ __all__ = ['SloppyAdder', 'Dataset', 'Forwarder', 'HyperParams', 'Symbol', 'Time
 
 # %% ../nbs/02_dunder.ipynb #5eaa11d1
 import contextlib, time
+from fastcore.basics import patch  # adds a method to a class later in the lesson (see Under the hood)
 from .checks import check_callable, check_names, check_number, check_sequence, check_type
 
 # %% ../nbs/02_dunder.ipynb #773cde05
@@ -27,7 +28,7 @@ class SloppyAdder:
 
 # %% ../nbs/02_dunder.ipynb #a1994465
 class Dataset:
-    "Pairs `(x[i], y[i])` of two sequences of the same length, indexed and sized like a list."
+    "Pairs `(x[i], y[i])` of two same-length sequences: `len` counts them, `ds[i]` is one pair, `ds[i:j]` a pair of slices."
     def __init__(self,
                  x, # the inputs: a list, range, tensor or any other sequence
                  y): # the targets, one for each input
@@ -62,7 +63,6 @@ class HyperParams:
         super().__setattr__(name, check_number(value, name, finite=False))  # nan refused; inf allowed
         self.history.append((name, value))
 
-    def __getstate__(self): return {**vars(self), 'history': list(self.history)}  # a copy gets its own history
     def __repr__(self):
         return 'HyperParams(' + ', '.join(f'{k}={v!r}' for k, v in vars(self).items() if k != 'history') + ')'
 
@@ -70,6 +70,7 @@ class HyperParams:
 class Symbol:
     "A name that exists once: `Symbol('lr') is Symbol('lr')`."
     _interned = {}  # (class, name) -> its one instance
+    __slots__ = ('_name',)  # no `__dict__`: nothing can be added to a shared symbol
 
     def __new__(cls,
                 name:str): # the symbol's name
@@ -90,14 +91,16 @@ class Timer:
     "Times a `with` block on `clock`, also when the block raises (the exception is not swallowed)."
     def __init__(self,
                  clock=time.perf_counter): # a function that returns the time in seconds
-        self.clock, self.elapsed = check_callable(clock, 'clock'), None
+        self.clock, self.elapsed, self._starts = check_callable(clock, 'clock'), None, []
 
     def __enter__(self):
-        self.elapsed, self.start = None, self.clock()
+        self.elapsed = None
+        self._starts.append(self.clock())  # a stack of start times: a Timer may be nested in itself
         return self  # what `with Timer() as t` binds to `t`
 
     def __exit__(self, exc_type, exc, tb): # the block's exception, or three Nones
-        self.elapsed = self.clock() - self.start
+        if not self._starts: raise RuntimeError('Timer.__exit__ without __enter__: use the Timer in a `with` block')
+        self.elapsed = self.clock() - self._starts.pop()
         return False  # let any exception from the block carry on
 
     def __repr__(self): return f'{type(self).__name__}(elapsed={self.elapsed!r})'
@@ -114,33 +117,18 @@ class Temporarily:
         self.obj, self.attrs, self._undos = obj, check_names(attrs, 'attrs'), []
 
     def __enter__(self):
-        undo = []  # (name, set back?, old value) for each attribute set so far
-        try:
-            for name, value in self.attrs.items(): undo.append(self._set(name, value))
-        except BaseException:
-            self._put_back(undo)  # Python calls __exit__ only after __enter__ returned
-            raise
-        self._undos.append(undo)  # a stack: the same Temporarily may be nested in itself
+        self._undos.append([self._set(name, value) for name, value in self.attrs.items()])  # a stack of undos
         return self.obj
 
-    def __exit__(self, exc_type, exc, tb): self._put_back(self._undos.pop())
+    def __exit__(self, exc_type, exc, tb): self._put_back(self._undos.pop())  # runs even if the block raised
 
-    def _set(self, name, value):
-        own = lambda: name in getattr(self.obj, '__dict__', ())
-        try: old, had, was_own = getattr(self.obj, name), True, own()
-        except AttributeError: old, had, was_own = None, False, False
+    def _set(self, name, value):  # save the old value, then set the new one
+        old = getattr(self.obj, name)
         setattr(self.obj, name, value)
-        # set back what setattr stored where it found it (in the instance, a property, a slot, a Module's parameters);
-        # delete what it added as a new instance attribute (over a class attribute, or where there was none)
-        return name, had and (was_own or not own()), old
+        return name, old
 
-    def _put_back(self, undo):
-        for name, set_back, old in reversed(undo):
-            if set_back: setattr(self.obj, name, old)
-            else:
-                with contextlib.suppress(AttributeError): delattr(self.obj, name)  # unless the block deleted it
-
-    def __getstate__(self): return {**vars(self), 'attrs': dict(self.attrs), '_undos': []}  # a copy is not active
+    def _put_back(self, undo):  # last set, first put back
+        for name, old in reversed(undo): setattr(self.obj, name, old)
 
 # %% ../nbs/02_dunder.ipynb #3c67e5ec
 class Handle:
@@ -161,6 +149,48 @@ class Handle:
     def __del__(self):
         if hasattr(self, 'closed'): self.close()  # also runs when __init__ raised, before there was any state
 
-    def __getstate__(self):  # asked by copy, deepcopy and pickle: two open handles would release one resource twice
-        if not self.closed: raise TypeError(f'cannot copy or pickle the open Handle {self.name!r}: close it first')
-        return vars(self)
+# %% ../nbs/02_dunder.ipynb #e60a7155
+@patch
+def _set(self:Temporarily, name, value):
+    "Set `name` on `obj`; return `(name, set back?, old value)` for `_put_back`."
+    own = lambda: name in getattr(self.obj, '__dict__', ())
+    try: old, had, was_own = getattr(self.obj, name), True, own()
+    except AttributeError: old, had, was_own = None, False, False
+    setattr(self.obj, name, value)
+    # set back what setattr stored where it found it (in the instance, a property, a slot, a Module's parameters);
+    # delete what it added as a new instance attribute (over a class attribute, or where there was none)
+    return name, had and (was_own or not own()), old
+
+@patch
+def _put_back(self:Temporarily, undo):
+    "Undo the `_set`s in `undo`, last first."
+    for name, set_back, old in reversed(undo):
+        if set_back: setattr(self.obj, name, old)
+        else:
+            with contextlib.suppress(AttributeError): delattr(self.obj, name)  # unless the block deleted it
+
+@patch
+def __enter__(self:Temporarily):
+    undo = []  # what to undo for each attribute set so far
+    try:
+        for name, value in self.attrs.items(): undo.append(self._set(name, value))
+    except BaseException:
+        self._put_back(undo)  # Python calls __exit__ only after __enter__ returned
+        raise
+    self._undos.append(undo)  # a stack: the same Temporarily may be nested in itself
+    return self.obj
+
+# %% ../nbs/02_dunder.ipynb #e5a9c0d3
+@patch
+def __getstate__(self:HyperParams): return {**vars(self), 'history': list(self.history)}  # a copy gets its own history
+
+@patch
+def __getstate__(self:Timer): return {**vars(self), '_starts': []}  # a copy is not timing anything
+
+@patch
+def __getstate__(self:Temporarily): return {**vars(self), 'attrs': dict(self.attrs), '_undos': []}  # a copy is not active
+
+@patch
+def __getstate__(self:Handle):  # asked by copy, deepcopy and pickle: two open handles would release one resource twice
+    if not self.closed: raise TypeError(f'cannot copy or pickle the open Handle {self.name!r}: close it first')
+    return vars(self)

@@ -26,15 +26,28 @@ def logsumexp(x:Tensor,          # logits, any shape
     out = m + _sum_exp(y, dims, m).log()
     return (out if keepdim else out.squeeze(dims)).to(x.dtype)
 
-def _upcast(x): return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+def _upcast(x):
+    "`x` in float32 if it is float16 or bfloat16, else `x` itself."
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 def _max_along(x, dims):
     "The maximum over `dims`, kept with size 1 and detached (0 when `x` is empty: its sum of exponentials is 0)."
     return x.detach().amax(dims, keepdim=True) if x.numel() else x.detach().sum(dims, keepdim=True)
 
+
+# %% ../nbs/04_softmax.ipynb #c7405a3f
+_SLICE = 2**19  # elements exponentiated at a time: 2 MB of float32
+
 def _sum_exp(x, dims, shift=None):
-    "`exp(x - shift).sum(dims, keepdim=True)`; under the hood a faster version replaces this one."
-    return (x if shift is None else x - shift).exp().sum(dims, keepdim=True)
+    "`exp(x - shift).sum(dims, keepdim=True)`, a slice at a time so the exponentials never fill a full-size tensor."
+    def part(x, shift): return (x.exp() if shift is None else torch.sub(x, shift).exp_()).sum(dims, keepdim=True)
+    dims = dims if isinstance(dims, tuple) else (dims,)
+    other = next((d for d in range(x.dim()) if d not in dims), None)     # a dimension to slice along
+    if other is None or x.numel() <= _SLICE: return part(x, shift)
+    step = max(1, _SLICE * x.shape[other] // x.numel())
+    xs = x.split(step, other)
+    shifts = [None] * len(xs) if shift is None else shift.split(step, other)
+    return torch.cat([part(a, b) for a, b in zip(xs, shifts)], other)
 
 # %% ../nbs/04_softmax.ipynb #72028c7f
 def log_softmax(x:Tensor,  # logits, any shape
@@ -75,6 +88,7 @@ def nll(log_probs:Tensor, # log-probabilities, shape (C), (N, C) or (N, C, d1, .
     return _reduce(losses.view(target.shape), reduction, w_y.sum())
 
 def _reduce(losses, reduction, total):
+    "`losses` as they are ('none'), summed ('sum'), or summed and divided by `total` ('mean')."
     return losses if reduction == 'none' else losses.sum() if reduction == 'sum' else losses.sum() / total
 
 # %% ../nbs/04_softmax.ipynb #58f4b870
@@ -99,7 +113,7 @@ def cross_entropy(logits:Tensor, # unnormalized scores, shape (C), (N, C) or (N,
         total = w_y.sum()
     return _reduce(losses[0] if logits.dim() == 1 else losses, reduction, total).to(logits.dtype)
 
-def _index_losses(x, t, w, ignore_index, eps):
+def _autograd_index_losses(x, t, w, ignore_index, eps):
     "Per-item losses of logits `x` (N, C, d1, ...) against class indices `t`, and each item's `w[t]` (0 if ignored)."
     logp, keep = log_softmax(x, 1), t != ignore_index
     t = t.masked_fill(~keep, 0)
@@ -108,44 +122,12 @@ def _index_losses(x, t, w, ignore_index, eps):
     losses = (1 - eps) * w_y * -logp.gather(1, t.unsqueeze(1)).squeeze(1) + eps / x.shape[1] * smooth
     return torch.where(keep, losses, 0.), w_y
 
-# %% ../nbs/04_softmax.ipynb #a9ac4207
-def binary_cross_entropy_with_logits(logits:Tensor, # one logit per label, any shape
-                                     target:Tensor, # 1 for present labels, 0 for absent (or a probability), logits' shape
-                                     weight:Tensor|None=None,     # multiplies each loss; broadcasts to logits' shape
-                                     pos_weight:Tensor|None=None, # weight of the positive term, e.g. one per label (C)
-                                     reduction:str='mean'         # 'none', 'mean' or 'sum'
-                                    )->Tensor:
-    "Binary cross-entropy of `sigmoid(logits)` against `target`, computed stably from the logits."
-    check_tensor(logits, 'logits', floating=True); check_shape(check_tensor(target, 'target', floating=True), 'target', logits.shape)
-    for w, n in [(weight, 'weight'), (pos_weight, 'pos_weight')]: w is None or check_broadcasts(check_tensor(w, n, floating=True), n, logits.shape)
-    check_choice(reduction, 'reduction', _REDUCTIONS)
-    x = _upcast(logits)
-    t = target.to(x.dtype)
-    minus_log_sigmoid = torch.logaddexp(x.new_zeros(()), -x)   # log(e^0 + e^-x), shifted by the larger of the two
-    coef = 1 if pos_weight is None else 1 + (pos_weight.to(x.dtype) - 1) * t
-    losses = (1 - t) * x + coef * minus_log_sigmoid
-    if weight is not None: losses = losses * weight.to(x.dtype)
-    return _reduce(losses, reduction, losses.numel()).to(logits.dtype)
-
-# %% ../nbs/04_softmax.ipynb #c7405a3f
-_SLICE = 2**19  # elements exponentiated at a time: 2 MB of float32
-
-def _sum_exp(x, dims, shift=None):
-    "`exp(x - shift).sum(dims, keepdim=True)`, a slice at a time so the exponentials never fill a full-size tensor."
-    def part(x, shift): return (x.exp() if shift is None else torch.sub(x, shift).exp_()).sum(dims, keepdim=True)
-    dims = dims if isinstance(dims, tuple) else (dims,)
-    other = next((d for d in range(x.dim()) if d not in dims), None)     # a dimension to slice along
-    if other is None or x.numel() <= _SLICE: return part(x, shift)
-    step = max(1, _SLICE * x.shape[other] // x.numel())
-    xs = x.split(step, other)
-    shifts = [None] * len(xs) if shift is None else shift.split(step, other)
-    return torch.cat([part(a, b) for a, b in zip(xs, shifts)], other)
-
 # %% ../nbs/04_softmax.ipynb #2cee439f
 class _CrossEntropy(torch.autograd.Function):
     "Per-item cross-entropy of logits (N, C, d1, ...) against class indices; backward: softmax minus one-hot, in place."
     @staticmethod
     def forward(ctx, x, t, w, ignore_index, eps):
+        "Per-item losses and weights `w[t]`; keeps `exp(x - m)`, computed in place, for the backward."
         C, keep = x.shape[1], t != ignore_index
         t = t.masked_fill(~keep, 0).unsqueeze(1)                     # (N, 1, d1, ...)
         w_y = torch.where(keep, w[t.squeeze(1)], 0.)
@@ -164,6 +146,7 @@ class _CrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad, _):
+        "Softmax minus one-hot, each item scaled, written into the forward's buffer (out of place under `create_graph`)."
         x, m, s, t, keep, w, w_y = ctx.saved_tensors
         eps, C, w_k = ctx.eps, x.shape[1], w.view(-1, *[1] * (x.dim() - 2))
         g = torch.where(keep, grad, 0.).unsqueeze(1)                 # (N, 1, d1, ...), 0 where ignored
@@ -178,12 +161,29 @@ class _CrossEntropy(torch.autograd.Function):
         if eps > 0: out.addcmul_(g, w_k, value=-eps / C)             # minus the smoothing part
         return out, None, None, None, None
 
-_autograd_index_losses = _index_losses   # the version above: autograd differentiates it
-
 def _index_losses(x, t, w, ignore_index, eps):
     "Per-item losses and weights, by `_CrossEntropy` where its in-place work is allowed, else by autograd."
     fused = has_values(x) and has_values(t) and not w.requires_grad and not torch._C._are_functorch_transforms_active()
     return (_CrossEntropy.apply if fused else _autograd_index_losses)(x, t, w, ignore_index, eps)
+
+# %% ../nbs/04_softmax.ipynb #a9ac4207
+def binary_cross_entropy_with_logits(logits:Tensor, # one logit per label, any shape
+                                     target:Tensor, # 1 for present labels, 0 for absent (or a probability), logits' shape
+                                     weight:Tensor|None=None,     # multiplies each loss; broadcasts to logits' shape
+                                     pos_weight:Tensor|None=None, # weight of the positive term, e.g. one per label (C)
+                                     reduction:str='mean'         # 'none', 'mean' or 'sum'
+                                    )->Tensor:
+    "Binary cross-entropy of `sigmoid(logits)` against `target`, computed stably from the logits."
+    check_tensor(logits, 'logits', floating=True); check_shape(check_tensor(target, 'target', floating=True), 'target', logits.shape)
+    for w, n in [(weight, 'weight'), (pos_weight, 'pos_weight')]: w is None or check_broadcasts(check_tensor(w, n, floating=True), n, logits.shape)
+    check_choice(reduction, 'reduction', _REDUCTIONS)
+    x = _upcast(logits)
+    t = target.to(x.dtype)
+    minus_log_sigmoid = logsumexp(torch.stack([torch.zeros_like(x), -x]), 0)   # log(e^0 + e^-x), max-shifted
+    coef = 1 if pos_weight is None else 1 + (pos_weight.to(x.dtype) - 1) * t
+    losses = (1 - t) * x + coef * minus_log_sigmoid
+    if weight is not None: losses = losses * weight.to(x.dtype)
+    return _reduce(losses, reduction, losses.numel()).to(logits.dtype)
 
 # %% ../nbs/04_softmax.ipynb #ddf1f352
 def plot_softmax_temperatures(logits:Tensor, # one row of logits

@@ -40,7 +40,9 @@ def mean(x:Tensor,          # the data
 # %% ../nbs/03_stats.ipynb #c8c20f89
 _CHUNK = 1 << 17  # values per chunk of the fast path (under the hood): 512 KB of float32, comfortably inside a core's cache
 
-def _recording(x): return x.requires_grad and torch.is_grad_enabled()
+def _recording(x):
+    "Whether autograd records operations on `x`."
+    return x.requires_grad and torch.is_grad_enabled()
 
 def _cdt(x:Tensor) -> torch.dtype:
     "The dtype to compute `x` in: float32 for float32 and narrower floats (float64 while autograd records), else float64."
@@ -60,6 +62,15 @@ def _scaled(x, dims):
     e = torch.frexp(x.detach().abs().amax(dims, keepdim=True)).exponent.clamp(min=math.frexp(torch.finfo(x.dtype).tiny)[1] - 1)
     s = torch.exp2(-e.to(x.dtype))
     return x * s, s.double()
+
+def _sqrt(v):
+    "Square root of `v` with gradient 0, not nan, where `v` is 0 (as torch.std has): the root is taken of 1 there, then replaced by 0."
+    return v.where(v != 0, 1.).sqrt().where(v != 0, 0.)
+
+def _need(stats, k=0):
+    "Raise unless `stats` (a RunningStats or RunningCov) has seen more than `k` values (k is `correction` for a variance)."
+    if stats.n <= k: raise ValueError(f'{type(stats).__name__} has seen {stats.n} values and needs more than {k}: '
+                                      + ('call update() first' if k == 0 else f'a variance divides by n - correction, and correction={k}'))
 
 # %% ../nbs/03_stats.ipynb #4bcb6b66
 def var_shortcut(x:Tensor,          # the data
@@ -101,9 +112,7 @@ def std(x:Tensor,          # the data
        ) -> Tensor:
     "Standard deviation: the square root of `var`."
     dims, n = check_reduction(x, 'x', dim, keepdim, correction)
-    v = _moments(x, dims, n)[1] / (n - correction)
-    root = v.where(v != 0, 1.).sqrt().where(v != 0, 0.)   # gradient 0, not nan, where there is no spread, as in torch
-    return _out(root, dims, keepdim, _odt(x))
+    return _out(_sqrt(_moments(x, dims, n)[1] / (n - correction)), dims, keepdim, _odt(x))   # _sqrt: gradient 0 at 0
 
 def mad(x:Tensor,          # the data
         dim=None,          # None (all values), an int or a tuple of ints
@@ -169,15 +178,12 @@ def plot_scatter(x:Tensor, # values on the horizontal axis
     return ax
 
 # %% ../nbs/03_stats.ipynb #575c2d35
-def _need(stats, k=0):
-    "Raise unless `stats` (a RunningStats or RunningCov) has seen more than `k` values (k is `correction` for a variance)."
-    if stats.n <= k: raise ValueError(f'{type(stats).__name__} has seen {stats.n} values and needs more than {k}: call update() first')
-
 class RunningStats:
     "Streaming count, mean and variance per feature, updated a batch at a time and mergeable (Welford/Chan)."
     def __init__(self,
                  correction=0, # `var` divides by n - correction
                 ):
+        "Empty statistics: no values seen yet."
         self.correction = check_number(correction, 'correction', lo=0)
         self.n, self.dtype, self._mean, self._m2 = 0, None, torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
 
@@ -216,14 +222,14 @@ class RunningStats:
 def _chunked(x, n):
     "Mean and M2 of all n values of `x`, kept as size-1 dims, in float64: two passes per cache-sized chunk, the chunks pooled."
     cdt = _cdt(x)
-    buf = torch.empty(_CHUNK, dtype=cdt)
+    buf = torch.empty(_CHUNK, dtype=cdt, device=x.device)
     means, s1s, s2s = [], [], []
     for c in x.reshape(-1).split(_CHUNK):
         c, d = c.to(cdt), buf[:len(c)]
         m = c.mean()
         torch.sub(c, m, out=d)
         means.append(m); s1s.append(d.sum()); s2s.append(d.square_().sum())
-    ns = torch.tensor([_CHUNK] * (len(means) - 1) + [n - _CHUNK * (len(means) - 1)], dtype=torch.float64)
+    ns = torch.tensor([_CHUNK] * (len(means) - 1) + [n - _CHUNK * (len(means) - 1)], dtype=torch.float64, device=x.device)
     s1 = torch.stack(s1s).double()
     mus, m2s = torch.stack(means).double() + s1 / ns, torch.stack(s2s).double() - s1 * s1 / ns
     mu = (ns * mus).sum() / n
@@ -286,6 +292,7 @@ class RunningCov:
     def __init__(self,
                  correction=0, # `cov` divides by n - correction
                 ):
+        "Empty statistics: no pairs seen yet."
         self.correction = check_number(correction, 'correction', lo=0)
         self.n, self.dtype = 0, None
         self._mx = self._my = self._m2x = self._m2y = self._c = torch.zeros((), dtype=torch.float64)
@@ -325,7 +332,9 @@ class RunningCov:
     def corr(self) -> Tensor: "Pearson correlation per feature."; _need(self); return _pearson(self._c, self._m2x, self._m2y).to(self.dtype)
 
 # %% ../nbs/03_stats.ipynb #c5a34d5d
-def _tensors(obj): return [k for k, v in vars(obj).items() if isinstance(v, Tensor)]
+def _tensors(obj):
+    "Names of the tensor attributes of `obj`: the state of a RunningStats or RunningCov."
+    return [k for k, v in vars(obj).items() if isinstance(v, Tensor)]
 
 def _state_dict(self) -> dict:
     "The state as a dict of plain values and tensors, for `torch.save`."
@@ -346,6 +355,8 @@ def _load_state_dict(self,
     self.n, self.dtype, self.correction = n, state['dtype'], correction
     return self
 
-def _repr(self): return f'{type(self).__name__}(n={self.n}, features={tuple(getattr(self, _tensors(self)[0]).shape) if self.n else None}, correction={self.correction})'
+def _repr(self):
+    "`RunningStats(n=..., features=..., correction=...)`: the count, the feature shape and the divisor."
+    return f'{type(self).__name__}(n={self.n}, features={tuple(getattr(self, _tensors(self)[0]).shape) if self.n else None}, correction={self.correction})'
 
 for cls in (RunningStats, RunningCov): cls.state_dict, cls.load_state_dict, cls.__repr__ = _state_dict, _load_state_dict, _repr

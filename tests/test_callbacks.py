@@ -49,6 +49,24 @@ def test_button_refuses_a_handler_that_is_not_callable():
     with pytest.raises(TypeError, match='on_click must be callable'):
         make_button('hi')
 
+def test_button_without_ipywidgets_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'ipywidgets', None)  # as if it were not installed
+    with pytest.raises(ImportError, match='pip install ipywidgets') as info:
+        make_button(print)
+    assert isinstance(info.value.__cause__, ImportError)
+
+@pytest.mark.parametrize('make', [make_show_progress, ProgressShowingCallback])
+@pytest.mark.parametrize('exclamation', [3, None, b'Wow'])
+def test_exclamation_must_be_a_str(make, exclamation):
+    with pytest.raises(TypeError, match='exclamation'):
+        make(exclamation)
+
+@pytest.mark.parametrize('kwargs, name', [(dict(desc=3), 'desc'), (dict(desc=None), 'desc'), (dict(leave='yes'), 'leave'),
+                                          (dict(leave=1), 'leave')])
+def test_progress_bar_checks_its_arguments(kwargs, name):
+    with pytest.raises(TypeError, match=name):
+        ProgressBarCallback(**kwargs)
+
 
 # --- slow_calculation ---
 
@@ -309,10 +327,16 @@ def test_data_attributes_named_like_events_are_not_handlers():
     assert calc.calc() == 5 and len(calc.cbs) == 1
 
 def test_a_class_instead_of_an_instance_is_refused():
-    with pytest.raises(TypeError, match=r'PrintStatusCallback is a class: pass an instance, PrintStatusCallback\(\)'):
+    with pytest.raises(TypeError, match=r'class PrintStatusCallback.*pass an instance'):
         SlowCalculator(PrintStatusCallback)
-    with pytest.raises(TypeError, match='is a class'):
+    with pytest.raises(TypeError, match='class ModifyingCallback.*pass an instance'):
         SlowCalculator([ModifyingCallback(), ModifyingCallback])
+
+@pytest.mark.parametrize('cls', [ProgressShowingCallback, PrintStatusCallback, PrintAfterCallback])
+def test_slow_calculation_refuses_a_class_before_any_step(cls, capsys):
+    with pytest.raises(TypeError, match=f'cb is the class {cls.__name__}.*pass an instance'):
+        slow_calculation(cls, delay=0)
+    assert lines(capsys) == []
 
 def test_callback_with_no_event_method_and_not_callable_is_a_typeerror():
     with pytest.raises(TypeError, match='callback without a method for any event of SlowCalculator must be callable'):
@@ -403,11 +427,26 @@ def test_true_from_a_before_handler_does_not_stop(capsys):
     assert SlowCalculator(TrueBefore(), delay=0).calc() == 30
     assert lines(capsys) == []
 
-def test_true_from_the_closing_event_ends_a_run_whose_work_is_done(capsys):
+def test_true_from_the_closing_event_stops_nothing_the_run_is_done(capsys):
     class TrueAfterRun(Callback):
         def after_run(self, calc): return True
-    assert SlowCalculator(TrueAfterRun(), delay=0).calc() == 30  # the result is complete
-    assert lines(capsys) == ['stopping early']
+    calculator = SlowCalculator(TrueAfterRun(), delay=0)
+    assert calculator.calc() == 30  # the result is complete
+    assert lines(capsys) == []
+    assert calculator.cbs.run(lambda: None) is False
+
+@pytest.mark.parametrize('exc, level', [(CancelRun, 'run'), (CancelStep, 'calc')])
+def test_a_cancel_from_a_levels_own_after_event_reports_not_cancelled(exc, level):
+    log = []
+    class CancelAfter(Callback):
+        order = -1
+        def after_run(self, calc):
+            if level == 'run': raise exc()
+        def after_calc(self, calc, epoch):
+            if level == 'calc' and epoch == 2: raise exc()
+    calculator = SlowCalculator([CancelAfter(), Recorder('r', log)], delay=0)
+    assert calculator.cbs.run(calculator._all_steps) is False and calculator.res == 30
+    assert ('r', f'cleanup_{level}', *((2,) if level == 'calc' else (30,))) in log
 
 def test_true_from_a_cleanup_handler_does_not_stop():
     class TrueCleanup(Callback):
@@ -719,13 +758,41 @@ def test_an_exception_in_the_body_cleans_up_and_propagates():
     assert tracer.log == ['before_run', 'before_pass 0', 'before_step 0.0', 'cleanup_step 0.0', 'cleanup_pass 0',
                           'cleanup_run']
 
-def test_an_outer_cancel_raised_in_an_inner_cleanup_reaches_its_level():
-    class StopInCleanup(Callback):
-        def cleanup_step(self, loop):
-            if (loop.p, loop.s) == (0, 0): raise CancelPass()
-    loop = Loop(StopInCleanup())
-    loop.go()
-    assert loop.done == [(0, 0), (1, 0), (1, 1), (1, 2)]
+@pytest.mark.parametrize('exc', [CancelStep, CancelPass, CancelRun])
+@pytest.mark.parametrize('event', ['cleanup_step', 'cleanup_pass', 'cleanup_run'])
+def test_a_cleanup_handler_cannot_cancel(exc, event):
+    class CancelInCleanup(Callback): pass
+    setattr(CancelInCleanup, event, lambda self, loop: (_ for _ in ()).throw(exc()))
+    loop = Loop(CancelInCleanup())
+    with pytest.raises(RuntimeError, match=f'CancelInCleanup.{event} raised {exc.__name__}.*cleanup') as info:
+        loop.go()
+    assert type(info.value.__cause__) is exc
+    assert info.value.__notes__ == [f"raised in callback CancelInCleanup, event '{event}'"]
+    assert loop.done == [(0, 0)] if event == 'cleanup_step' else len(loop.done) == (3 if event == 'cleanup_pass' else 6)
+
+def test_a_cancel_in_cleanup_does_not_hide_the_error_that_was_passing():
+    class CancelInCleanup(Callback):
+        def cleanup_step(self, loop): raise CancelPass()
+    loop = Loop(CancelInCleanup())
+    def boom(): raise OSError('disk full')
+    loop.step = boom
+    with pytest.raises(RuntimeError, match='cleanup_step') as info:
+        loop.go()
+    assert isinstance(info.value.__cause__.__context__, OSError)
+
+@pytest.mark.parametrize('raise_in', ['before_calc', 'after_calc', 'before_run'])
+def test_a_cancel_for_a_level_that_is_not_running_propagates_with_a_note(raise_in):
+    class PassInCalc(Callback): pass
+    setattr(PassInCalc, raise_in, lambda self, calc, epoch=None: (_ for _ in ()).throw(CancelPass()))
+    calculator = SlowCalculator(PassInCalc(), delay=0)
+    with pytest.raises(CancelPass) as info:
+        calculator.calc()
+    assert info.value.__notes__ == [f"raised in callback PassInCalc, event '{raise_in}'",
+                                    'no running level of SlowCalculator catches CancelPass']
+    assert calculator.cbs._depth == 0  # the count of running levels is back to 0
+    with pytest.raises(CancelPass) as info:
+        calculator.calc()
+    assert len(info.value.__notes__) == 2  # a new cancel gets its own note, once
 
 
 # --- copies and pickles fire at the copy ---

@@ -41,6 +41,10 @@ def test_sloppy_sum_slips_once_per_add():
     assert sum([]) == 0
     assert sum([SloppyAdder(1), SloppyAdder(2)], SloppyAdder(0)).o == pytest.approx(3.02)
 
+def test_sloppy_sum_starts_only_from_the_int_zero():
+    with pytest.raises(TypeError, match="'float' and 'SloppyAdder'"): sum([SloppyAdder(1), SloppyAdder(2)], 0.0)
+    with pytest.raises(TypeError, match="'int' and 'SloppyAdder'"): 5 + SloppyAdder(1)
+
 def test_sloppy_notimplemented_lets_other_type_answer():
     class Tally:
         def __radd__(self, other): return ('tally', other.o)
@@ -135,6 +139,22 @@ def test_forwarder_missing_attribute_names_it():
     assert getattr(learn, 'n_param', 'default') == 'default'
     assert not hasattr(learn, 'n_param')
 
+def test_forwarder_attributeerror_inside_a_property_falls_back_to_the_target():
+    "Python's rule: an AttributeError from a property makes it try __getattr__, which forwards (documented trap)."
+    class Buggy(Forwarder):
+        @property
+        def loss(self): return self.los_fn()  # typo
+    class Careful(Forwarder):
+        @property
+        def loss(self):
+            try: return self.los_fn()
+            except AttributeError as e: raise RuntimeError('loss failed') from e
+    from types import SimpleNamespace
+    model = SimpleNamespace(loss='MODEL', loss_fn=lambda: 0.5)
+    assert Buggy(model).loss == 'MODEL'
+    with pytest.raises(RuntimeError, match='loss') as info: Careful(model).loss
+    assert isinstance(info.value.__cause__, AttributeError)
+
 def test_forwarder_does_not_forward_underscore_names():
     learn = Learner(Model(), lr=0.1)
     with pytest.raises(AttributeError, match="'_private'"): learn._private
@@ -194,6 +214,7 @@ def test_hyperparams_refuses_nan_allows_inf():
     assert hps.lr == 0.1 and hps.history == [('lr', 0.1)]
     hps.max_norm = float('inf')  # a hyper-parameter may mean "no limit"
     assert hps.max_norm == float('inf')
+    assert HyperParams(patience=float('inf')).patience == float('inf')
 
 def test_hyperparams_history_cannot_be_assigned():
     hps = HyperParams(lr=0.1)
@@ -227,6 +248,12 @@ def test_symbol_name_read_only_and_bad_input():
     assert Symbol('lr').name == 'lr'
     with pytest.raises(TypeError, match=r'\bname\b.*str'): Symbol(3)
 
+def test_symbol_has_slots_so_nothing_can_be_added():
+    s = Symbol('slotted')
+    assert not hasattr(s, '__dict__')
+    with pytest.raises(AttributeError, match='extra'): s.extra = 1
+    assert copy.copy(s) is s and pickle.loads(pickle.dumps(s)) is s
+
 def test_init_runs_after_new_even_on_a_cached_instance():
     order = []
     class Cached:
@@ -259,6 +286,24 @@ def test_timer_body_raises_time_recorded_exception_not_swallowed():
 
 def test_timer_bad_clock():
     with pytest.raises(TypeError, match=r'\bclock\b.*callable'): Timer(1.0)
+
+def test_timer_nested_in_itself():
+    t = Timer(fake_clock(0.0, 1.0, 2.0, 10.0))
+    with t:
+        with t: pass
+        assert t.elapsed == 1.0
+    assert t.elapsed == 10.0
+    with pytest.raises(KeyError):  # an exception in the inner block still pops its own start
+        with Timer(fake_clock(0.0, 1.0, 3.0, 7.0)) as t2:
+            with t2: raise KeyError('x')
+    assert t2.elapsed == 7.0 and t2._starts == []
+
+def test_timer_exit_without_enter_is_a_clear_error():
+    with pytest.raises(RuntimeError, match='without __enter__'): Timer().__exit__(None, None, None)
+    t = Timer(fake_clock(0.0, 1.0))
+    with t: pass
+    with pytest.raises(RuntimeError, match='without __enter__'): t.__exit__(None, None, None)
+    assert t.elapsed == 1.0
 
 def test_timer_print_vs_repr(capsys):
     with Timer(fake_clock(0.0, 0.0123)) as t: pass
@@ -298,6 +343,15 @@ def test_temporarily_missing_attribute_is_removed_again():
     with Temporarily(hps, lr=0.5, momentum=0.1):
         assert (hps.lr, hps.momentum) == (0.5, 0.1)
     assert hps.lr == 0.1 and not hasattr(hps, 'momentum') and 'momentum' not in repr(hps)
+
+def test_temporarily_exported_is_the_full_version():
+    "The lesson's main path shows a simple Temporarily; @patch under the hood replaces the methods that need more."
+    from fdl import dunder
+    for name in ('__enter__', '_set', '_put_back'):
+        assert getattr(Temporarily, name).__module__ == 'fdl.dunder'
+        assert getattr(Temporarily, name) is not getattr(Temporarily, f'_orig_{name}')
+    for cls in (HyperParams, Timer, Temporarily, Handle):
+        assert '__getstate__' in vars(cls)
 
 
 # --- __del__: Handle ---
@@ -544,6 +598,12 @@ def test_copies_of_timer():
     c.elapsed = 9
     assert t2.elapsed == 1.0
     with pytest.raises((pickle.PicklingError, AttributeError)): pickle.dumps(t2)  # a lambda clock cannot be pickled
+    t3 = Timer(fake_clock(0.0, 5.0))
+    with t3:
+        inside = copy.copy(t3)  # a copy made inside the block is not timing anything
+        assert inside._starts == [] and t3._starts == [0.0]
+    assert t3.elapsed == 5.0
+    with pytest.raises(RuntimeError, match='without __enter__'): inside.__exit__(None, None, None)
 
 def test_copies_of_temporarily_are_independent():
     hps = HyperParams(lr=0.1)

@@ -524,16 +524,25 @@ def test_plot_softmax_temperatures():
 def test_built_from_primitives(monkeypatch):
     "fdl.softmax never calls the torch functions it is checked against."
     def oracle(*args, **kwargs): raise AssertionError('a torch reference function was called')
-    for owner, names in [(torch, ['softmax', 'log_softmax', 'logsumexp', 'sigmoid', 'xlogy', 'special']),
-                         (torch.Tensor, ['softmax', 'log_softmax', 'logsumexp', 'sigmoid', 'xlogy']),
+    for owner, names in [(torch, ['softmax', 'log_softmax', 'logsumexp', 'sigmoid', 'xlogy', 'special', 'logaddexp']),
+                         (torch.Tensor, ['softmax', 'log_softmax', 'logsumexp', 'sigmoid', 'xlogy', 'logaddexp']),
                          (F, ['softmax', 'log_softmax', 'nll_loss', 'cross_entropy', 'logsigmoid', 'binary_cross_entropy',
-                              'binary_cross_entropy_with_logits'])]:
+                              'binary_cross_entropy_with_logits', 'one_hot'])]:
         for name in names: monkeypatch.setattr(owner, name, oracle)
     x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
     idx, probs = torch.tensor([0, 2, 1, -100]), torch.full((4, 3), 1 / 3, dtype=torch.float64)
     losses = [logsumexp(x).sum(), log_softmax(x).sum(), softmax(x, 0)[0].sum(), nll(log_softmax(x), idx),
               cross_entropy(x, idx, label_smoothing=0.1), cross_entropy(x, probs), binary_cross_entropy_with_logits(x, probs)]
     torch.autograd.grad(sum(losses), x)
+
+def test_each_name_is_defined_once():
+    "The module binds each function, class and constant once: what a learner reads is what runs."
+    import ast, fdl.softmax as sm
+    names = []
+    for n in ast.parse(open(sm.__file__).read()).body:
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)): names.append(n.name)
+        elif isinstance(n, ast.Assign): names += [t.id for t in n.targets if isinstance(t, ast.Name)]
+    assert '_sum_exp' in names and len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
 
 def test_import_is_light():
     code = 'import sys, fdl.softmax; print("matplotlib" in sys.modules)'

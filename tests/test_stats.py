@@ -32,6 +32,8 @@ def test_lesson_pearson_mixes_divisors():
     u = T * 2 * (torch.randn(4, generator=g) / 10 + 0.95)
     mixed = cov(T, u) / (torch.std(T) * torch.std(u))
     assert (mixed / corr(T, u)).item() == pytest.approx(0.75, rel=1e-6)
+    y = 3 * T + 1                                                   # perfectly correlated, yet the mixed formula gives 0.75
+    assert (cov(T, y) / (torch.std(T) * torch.std(y))).item() == pytest.approx(0.75, rel=1e-6)
     assert corr(T, u).item() == pytest.approx(torch.corrcoef(torch.stack([T, u]))[0, 1].item(), abs=1e-6)
 
 # ---------------------------------------------------------------- parity over random shapes, dims, corrections, dtypes
@@ -150,6 +152,13 @@ def test_large_mean_small_spread_float32():
     yref = np.var(f64(y))
     assert abs(var(y, dim=0).item() - yref) / yref < 1e-6
 
+def test_refinements_beat_plain_two_passes():
+    # spread 0.1 around 1e4 (the page's data): the rounded float32 mean costs plain two passes (and torch.var) 3e-5
+    x = (1e4 + 0.1 * torch.randn(1000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)).float()
+    ref = np.var(f64(x))
+    plain = ((x - x.mean())**2).mean().item()
+    assert abs(var(x).item() - ref) / ref < 1e-7 and abs(plain - ref) / ref > 1e-5
+
 def test_float64_shortcut_breaks_around_1e8():
     e = shortcut_errors([1.0, 1e8], torch.float64)
     assert e['shortcut'][0] < 1e-12 and e['shortcut'][1] > 0.1
@@ -192,6 +201,19 @@ def test_float32_near_1e19_does_not_overflow():
     assert mean(torch.full((8,), 3e38)).item() == pytest.approx(3e38, rel=1e-6)
     rs = RunningStats().update(x)
     assert rs.var.item() == pytest.approx(ref, rel=1e-6)
+
+def test_chunked_path_bounds_stated_on_the_page():
+    z = torch.randn(200_000, generator=torch.Generator().manual_seed(0))
+    # overflow: a chunk's float32 sum of squared deviations passes 3.4e38 from spreads of about 5e16
+    assert var(z * 3e16).isfinite().item() and var(z * 1e17).isinf().item()
+    assert torch.var(z * 1e17, correction=0).isfinite().item()
+    assert var((z * 1e17).reshape(-1, 2), dim=0).isfinite().all()                     # along a dim: rescaled, exact
+    assert var(z * 1e17, dim=0).isinf().item()                                          # 1-D, dim=0: still all values
+    # underflow: std still right at 1e-20, loses digits from 1e-21 (subnormal squares), 0.1 % off at 1e-22
+    ref = lambda s: torch.std(z * s, correction=0).item()
+    assert std(z * 1e-20).item() == pytest.approx(ref(1e-20), rel=1e-6)
+    assert 1e-4 < abs(std(z * 1e-22).item() / ref(1e-22) - 1) < 1e-2
+    assert std((z * 1e-22).reshape(-1, 2), dim=0).tolist() == pytest.approx(torch.std((z * 1e-22).reshape(-1, 2), dim=0, correction=0).tolist(), rel=1e-6)
 
 def test_tiny_values_do_not_underflow():
     "Deviations below ~1e-19 square to less than float32's smallest normal number; fdl rescales instead of losing them."
@@ -492,6 +514,8 @@ def test_running_stats_empty_and_correction():
     rs.update(torch.tensor([3.]))
     assert rs.mean.item() == 3.0
     with pytest.raises(ValueError, match='needs more than 1'): rs.var
+    with pytest.raises(ValueError, match='correction=1') as e: rs.std
+    assert 'update() first' not in str(e.value)             # update() was called: the divisor is the problem
     with pytest.raises(ValueError, match='correction must be >= 0'): RunningStats(correction=-1)
     assert RunningStats().merge(RunningStats()).n == 0
     assert RunningStats().merge(rs).mean.item() == 3.0 and rs.merge(RunningStats()).n == 1
