@@ -1,0 +1,400 @@
+"fdl.learner: the order of events and cancels, metrics against a one-shot computation, bad input, the LR finder, DDP."
+import math, os, subprocess, sys
+from copy import deepcopy
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from fastcore.basics import listify
+
+from fdl.callbacks import Callback, CancelRun
+from fdl.dunder import Dataset
+from fdl.learner import (CancelBatchException, CancelEpochException, CancelFitException, DataLoaders, DeviceCB,
+                         EarlyStoppingCB, Learner, LRFinderCB, MetricsCB, ProgressCB, TrainCB, accuracy, digits_dls,
+                         digits_mlp, metrics_table)
+from fdl.softmax import cross_entropy
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDED = [e for e in Learner.events if e.startswith(('before_', 'after_', 'cleanup_'))]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    "Tiny matrices: one torch thread is faster and steadier on a busy machine."
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope='module')
+def dls():
+    return digits_dls()
+
+
+def tiny_dls(n_train=4, n_valid=2, bs=2):
+    "Two training batches and one validation batch (with the defaults) of real digits."
+    x, y = torch.randn(n_train + n_valid, 64, generator=torch.Generator().manual_seed(0)), torch.arange(n_train + n_valid) % 10
+    return DataLoaders(DataLoader(Dataset(x[:n_train], y[:n_train]), bs), DataLoader(Dataset(x[n_train:], y[n_train:]), 4))
+
+
+class Recorder(Callback):
+    "Records every event's name; raises `exc` at the `at`-th firing of `event` (counting from 0), or returns True there if `exc` is True."
+    def __init__(self, event=None, exc=None, at=0):
+        self.log, self.event, self.exc, self.at, self.seen = [], event, exc, at, 0
+        for e in RECORDED: setattr(self, e, lambda learn, e=e: self._record(e, learn))
+
+    def _record(self, name, learn):
+        self.log.append(name)
+        if name != self.event: return
+        self.seen += 1
+        if self.seen - 1 != self.at: return
+        if self.exc is True: return True
+        raise self.exc()
+
+
+def fit_log(event=None, exc=None, at=0, **fit_kwargs):
+    torch.manual_seed(0)
+    rec = Recorder(event, exc, at)
+    Learner(digits_mlp(), tiny_dls(), cbs=rec).fit(**({'n_epochs': 1} | fit_kwargs))
+    return rec.log
+
+
+TRAIN_BATCH = ['before_batch', 'after_predict', 'after_loss', 'after_backward', 'after_step', 'after_batch', 'cleanup_batch']
+VALID_BATCH = ['before_batch', 'after_predict', 'after_loss', 'after_batch', 'cleanup_batch']
+TRAIN_PASS = ['before_epoch', *TRAIN_BATCH, *TRAIN_BATCH, 'after_epoch', 'cleanup_epoch']
+VALID_PASS = ['before_epoch', *VALID_BATCH, 'after_epoch', 'cleanup_epoch']
+
+
+def test_event_order_of_a_normal_fit():
+    assert fit_log() == ['before_fit', *TRAIN_PASS, *VALID_PASS, 'after_fit', 'cleanup_fit']
+    assert fit_log(n_epochs=2, valid=False) == ['before_fit', *TRAIN_PASS, *TRAIN_PASS, 'after_fit', 'cleanup_fit']
+    assert fit_log(n_epochs=0) == ['before_fit', 'after_fit', 'cleanup_fit']
+
+
+@pytest.mark.parametrize('event, at, expected', [
+    ('before_batch', 0, ['before_batch', 'cleanup_batch', *TRAIN_BATCH]),
+    ('after_predict', 0, ['before_batch', 'after_predict', 'cleanup_batch', *TRAIN_BATCH]),
+    ('after_loss', 1, [*TRAIN_BATCH, 'before_batch', 'after_predict', 'after_loss', 'cleanup_batch']),
+    ('after_backward', 0, ['before_batch', 'after_predict', 'after_loss', 'after_backward', 'cleanup_batch', *TRAIN_BATCH]),
+    ('after_step', 0, ['before_batch', 'after_predict', 'after_loss', 'after_backward', 'after_step', 'cleanup_batch', *TRAIN_BATCH]),
+    ('after_batch', 0, [*TRAIN_BATCH[:-1], 'cleanup_batch', *TRAIN_BATCH]),
+])
+def test_cancel_batch_ends_that_batch_only(event, at, expected):
+    log = fit_log(event, CancelBatchException, at)
+    assert log == ['before_fit', 'before_epoch', *expected, 'after_epoch', 'cleanup_epoch', *VALID_PASS, 'after_fit', 'cleanup_fit']
+
+
+@pytest.mark.parametrize('event, at, train_pass', [
+    ('before_epoch', 0, ['before_epoch', 'cleanup_epoch']),
+    ('before_batch', 1, ['before_epoch', *TRAIN_BATCH, 'before_batch', 'cleanup_batch', 'cleanup_epoch']),
+    ('after_loss', 0, ['before_epoch', 'before_batch', 'after_predict', 'after_loss', 'cleanup_batch', 'cleanup_epoch']),
+    ('after_step', 1, ['before_epoch', *TRAIN_BATCH, *TRAIN_BATCH[:5], 'cleanup_batch', 'cleanup_epoch']),
+    ('after_epoch', 0, ['before_epoch', *TRAIN_BATCH, *TRAIN_BATCH, 'after_epoch', 'cleanup_epoch']),
+])
+def test_cancel_epoch_ends_that_pass_and_the_next_runs(event, at, train_pass):
+    log = fit_log(event, CancelEpochException, at)
+    assert log == ['before_fit', *train_pass, *VALID_PASS, 'after_fit', 'cleanup_fit']
+
+
+def test_cancel_epoch_in_the_validation_pass():
+    log = fit_log('after_predict', CancelEpochException, 2)  # the third batch is the validation batch
+    assert log == ['before_fit', *TRAIN_PASS, 'before_epoch', 'before_batch', 'after_predict', 'cleanup_batch', 'cleanup_epoch',
+                   'after_fit', 'cleanup_fit']
+
+
+@pytest.mark.parametrize('event, at, before_cleanups', [
+    ('before_fit', 0, ['before_fit']),
+    ('before_epoch', 1, ['before_fit', *TRAIN_PASS, 'before_epoch']),
+    ('after_backward', 1, ['before_fit', 'before_epoch', *TRAIN_BATCH, *TRAIN_BATCH[:4]]),
+    ('after_batch', 2, ['before_fit', *TRAIN_PASS, 'before_epoch', *VALID_BATCH[:-1]]),
+    ('after_fit', 0, ['before_fit', *TRAIN_PASS, *VALID_PASS, 'after_fit']),
+])
+def test_cancel_fit_fires_the_cleanups_it_leaves(event, at, before_cleanups):
+    log = fit_log(event, CancelFitException, at)
+    open_levels = [lvl for lvl in ('fit', 'epoch', 'batch') if before_cleanups.count(f'before_{lvl}') > before_cleanups.count(f'cleanup_{lvl}')]
+    assert log == before_cleanups + [f'cleanup_{lvl}' for lvl in reversed(open_levels)]
+
+
+def test_a_true_return_from_after_epoch_stops_the_fit():
+    log = fit_log('after_epoch', True, 0, n_epochs=3)
+    assert log == ['before_fit', *TRAIN_PASS, 'cleanup_fit']  # after_epoch ran, then the fit stopped: no validation, no after_fit
+
+
+def test_other_exceptions_pass_through_after_every_cleanup():
+    rec = Recorder('after_backward', RuntimeError, 1)
+    learn = Learner(digits_mlp(), tiny_dls())
+    with pytest.raises(RuntimeError) as info:
+        learn.fit(1, cbs=rec)
+    assert rec.log[-4:] == ['after_backward', 'cleanup_batch', 'cleanup_epoch', 'cleanup_fit']
+    assert any('Recorder' in note for note in getattr(info.value, '__notes__', []))  # the dispatcher names the callback
+
+
+def test_a_fit_that_raises_leaves_the_learner_usable():
+    rec = Recorder('after_predict', RuntimeError, 2)  # raises in the validation pass, with the model in eval mode
+    learn = Learner(digits_mlp(), tiny_dls(), cbs=MetricsCB())
+    with pytest.raises(RuntimeError): learn.fit(1, cbs=rec)
+    assert rec not in learn.cbs and len(learn.cbs) == 2 and learn.model.training
+    again = Recorder()
+    learn.fit(1, cbs=again)
+    assert again.log[-1] == 'cleanup_fit' and again not in learn.cbs
+
+
+def test_per_fit_callbacks_leave_after_the_fit():
+    learn, rec = Learner(digits_mlp(), tiny_dls()), Recorder()
+    learn.fit(1, cbs=[rec])
+    assert rec not in learn.cbs and len(learn.cbs) == 1
+    assert isinstance(list(learn.cbs)[0], TrainCB)
+
+
+def test_validation_runs_without_gradients_in_eval_mode():
+    seen = []
+    cb = Callback()
+    cb.after_predict = lambda learn: seen.append((learn.training, learn.model.training, torch.is_grad_enabled(), learn.preds.requires_grad))
+    Learner(nn.Sequential(nn.Linear(64, 10), nn.Dropout(0.5)), tiny_dls(), cbs=cb).fit(1)
+    assert seen == [(True, True, True, True)] * 2 + [(False, False, False, False)]
+
+
+def test_the_step_is_replaceable_by_a_callback_and_by_a_subclass(dls):
+    class NoStep(TrainCB):
+        def step(self, learn): pass
+    torch.manual_seed(0)
+    model = digits_mlp(); before = deepcopy(model.state_dict())
+    learn = Learner(model, dls, cbs=NoStep())
+    assert sum(isinstance(cb, TrainCB) for cb in learn.cbs) == 1  # no default TrainCB added beside it
+    learn.fit(1)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+    class Counting(Learner):
+        def one_batch(self):
+            self.count = getattr(self, 'count', 0) + 1
+            super().one_batch()
+    learn = Counting(digits_mlp(), tiny_dls())
+    learn.fit(2)
+    assert learn.count == 6
+
+
+def test_gradients_do_not_leak_from_a_cancelled_batch():
+    torch.manual_seed(0)
+    model = digits_mlp()
+    Learner(model, tiny_dls(), cbs=Recorder('after_backward', CancelBatchException, 1)).fit(1, valid=False)
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters())
+
+
+def test_metrics_equal_a_one_shot_computation_with_a_partial_last_batch(dls):
+    torch.manual_seed(0)
+    model, mae = digits_mlp(), lambda p, t: (p.argmax(1) - t).abs().float()
+    metrics = MetricsCB(accuracy, mae=mae)
+    for bs in (128, 100, 7):  # 359 validation items: a last batch of 103, 59 and 2
+        valid = DataLoader(dls.valid.dataset, bs)
+        assert len(dls.valid.dataset) % bs
+        Learner(model, DataLoaders(dls.train, valid), cbs=metrics).fit(1, train=False)
+        row = metrics.history[-1]
+        assert list(row) == ['epoch', 'split', 'loss', 'accuracy', 'mae'] and row['split'] == 'valid'
+        x, y = dls.valid.dataset.x, dls.valid.dataset.y
+        with torch.no_grad(): preds = model(x)
+        assert row['loss'] == pytest.approx(cross_entropy(preds, y).item(), rel=1e-6)
+        assert row['accuracy'] == pytest.approx(accuracy(preds, y).mean().item(), rel=1e-12)
+        assert row['mae'] == pytest.approx(mae(preds, y).mean().item(), rel=1e-12)
+
+
+def test_training_metrics_weight_the_partial_last_batch(dls):
+    "With a learning rate too small to change the weights, the training pass's metrics are a one-shot computation too."
+    torch.manual_seed(0)
+    model, metrics = digits_mlp(), MetricsCB()
+    assert len(dls.train.dataset) % 64 == 30
+    Learner(model, dls, lr=1e-30, cbs=metrics).fit(1, valid=False)
+    x, y = dls.train.dataset.x, dls.train.dataset.y
+    with torch.no_grad(): preds = model(x)
+    assert metrics.history[-1]['split'] == 'train'
+    assert metrics.history[-1]['loss'] == pytest.approx(cross_entropy(preds, y).item(), rel=1e-6)
+    assert metrics.history[-1]['accuracy'] == pytest.approx(accuracy(preds, y).mean().item(), rel=1e-12)
+
+
+def test_digits_reach_the_accuracy_shown_every_run():
+    figures = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        metrics = MetricsCB()
+        Learner(digits_mlp(), digits_dls(), cbs=metrics).fit(10)
+        figures.append(metrics.history[-1]['accuracy'])
+    assert figures[0] == figures[1] >= 0.96
+    assert [r['epoch'] for r in metrics.history] == [e for e in range(10) for _ in (0, 1)]
+
+
+def test_digits_split_and_normalization():
+    d = digits_dls(bs=32, valid_pct=0.25, seed=3)
+    tx, vx = d.train.dataset.x, d.valid.dataset.x
+    assert (len(tx), len(vx)) == (1797 - 449, 449) and d.train.batch_size == 32 and d.valid.batch_size == 64
+    assert abs(tx.mean().item()) < 1e-5 and abs(tx.std(unbiased=False).item() - 1) < 1e-5
+    assert abs(vx.mean().item()) > 1e-4  # the validation split is scaled with the training split's statistics, not its own
+    again = digits_dls(bs=32, valid_pct=0.25, seed=3)
+    assert torch.equal(again.valid.dataset.x, vx) and not torch.equal(digits_dls(seed=4).valid.dataset.x[:449], vx)
+
+
+def test_import_fdl_learner_does_not_import_sklearn():
+    code = "import sys, fdl.learner; print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'matplotlib', 'ipywidgets')))"
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.strip() == '[]'
+
+
+class Typo(Callback):
+    def after_bach(self, learn): pass
+
+
+@pytest.mark.parametrize('make, error, words', [
+    (lambda d: Learner(nn.ReLU(), d), ValueError, 'model has no parameters'),
+    (lambda d: Learner('model', d), TypeError, 'model must be a Module'),
+    (lambda d: Learner(digits_mlp(), (d.train, d.valid)), TypeError, 'dls must be a DataLoaders'),
+    (lambda d: Learner(digits_mlp(), d, lr=0), ValueError, 'lr must be > 0'),
+    (lambda d: Learner(digits_mlp(), d, lr=-1e-3), ValueError, 'lr must be > 0'),
+    (lambda d: Learner(digits_mlp(), d, lr=float('nan')), ValueError, 'lr must be a number'),
+    (lambda d: Learner(digits_mlp(), d, loss_func='mse'), TypeError, 'loss_func must be callable'),
+    (lambda d: Learner(digits_mlp(), d, opt_func=None), TypeError, 'opt_func must be callable'),
+    (lambda d: Learner(digits_mlp(), d, cbs=Typo()), ValueError, "after_bach.*Did you mean 'after_batch'"),
+    (lambda d: Learner(digits_mlp(), d, cbs=MetricsCB), TypeError, r'pass an instance.*MetricsCB\(\)'),
+    (lambda d: Learner(digits_mlp(), d).fit(1.0), TypeError, 'n_epochs must be an integer'),
+    (lambda d: Learner(digits_mlp(), d).fit(-1), ValueError, 'n_epochs must be >= 0'),
+    (lambda d: Learner(digits_mlp(), d).fit(True), TypeError, 'n_epochs must be an integer'),
+    (lambda d: Learner(digits_mlp(), d).fit(1, lr=0.), ValueError, 'lr must be > 0'),
+    (lambda d: Learner(digits_mlp(), d).fit(1, lr=math.inf), ValueError, 'lr must be finite'),
+    (lambda d: Learner(digits_mlp(), d).fit(1, train='yes'), TypeError, 'train must be True or False'),
+    (lambda d: Learner(digits_mlp(), d).fit(1, cbs=Typo()), ValueError, "Did you mean 'after_batch'"),
+    (lambda d: Learner(digits_mlp(), d, cbs=[MetricsCB(), EarlyStoppingCB(monitor='acc')]).fit(1), ValueError, 'monitor must be one of'),
+    (lambda d: Learner(digits_mlp(), d, cbs=EarlyStoppingCB()).fit(1), ValueError, 'EarlyStoppingCB.*MetricsCB'),
+    (lambda d: MetricsCB(mae=0.5), TypeError, 'mae must be callable'),
+    (lambda d: MetricsCB('accuracy'), TypeError, 'metric must be callable'),
+    (lambda d: Learner(digits_mlp(), d).lr_find(plot=False, mult=1.0), ValueError, 'mult must be > 1'),
+    (lambda d: Learner(digits_mlp(), d).lr_find(plot=False, max_iter=0), ValueError, 'max_iter must be >= 1'),
+])
+def test_bad_input_is_refused_before_the_first_batch(make, error, words, monkeypatch):
+    batches, spy = [], Callback()
+    spy.before_batch = lambda learn: batches.append(1)
+    init = Learner.__init__
+    monkeypatch.setattr(Learner, '__init__', lambda self, *a, cbs=None, **kw: init(self, *a, cbs=[spy, *listify(cbs)], **kw))
+    with pytest.raises(error, match=words): make(tiny_dls())
+    assert batches == []  # every learner made here has `spy`: no batch began
+
+
+def test_empty_data_loaders_are_refused():
+    d = tiny_dls()
+    empty = DataLoader(Dataset(torch.zeros(0, 64), torch.zeros(0, dtype=torch.long)), 4)
+    with pytest.raises(ValueError, match='dls.train has no batches'): Learner(digits_mlp(), DataLoaders(empty, d.valid))
+    with pytest.raises(ValueError, match='dls.valid has no batches'): Learner(digits_mlp(), DataLoaders(d.train, empty))
+    dropped = DataLoader(d.train.dataset, 10, drop_last=True)  # 4 items, batches of 10, the short one dropped
+    with pytest.raises(ValueError, match='dls.train has no batches'): Learner(digits_mlp(), DataLoaders(dropped, d.valid))
+
+
+def test_a_loss_that_is_not_a_scalar_is_refused_before_anything_steps():
+    torch.manual_seed(0)
+    model = digits_mlp(); before = deepcopy(model.state_dict())
+    learn = Learner(model, tiny_dls(), loss_func=lambda p, t: F.cross_entropy(p, t, reduction='none'))
+    with pytest.raises(ValueError, match='loss_func must return a scalar'): learn.fit(1)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and model.training
+
+
+def test_a_bad_per_fit_callback_changes_nothing():
+    learn = Learner(digits_mlp(), tiny_dls(), lr=0.1)
+    with pytest.raises(ValueError): learn.fit(1, cbs=[Recorder(), Typo()], lr=0.5)
+    assert len(learn.cbs) == 1 and learn.opt.param_groups[0]['lr'] == 0.1
+
+
+def test_fit_lr_sets_the_rate_of_that_fit():
+    learn, lrs = Learner(digits_mlp(), tiny_dls(), lr=0.1), []
+    cb = Callback(); cb.after_step = lambda learn: lrs.append(learn.opt.param_groups[0]['lr'])
+    learn.fit(1, cbs=cb, lr=0.5); learn.fit(1, cbs=cb)
+    assert lrs == [0.5, 0.5, 0.1, 0.1]
+
+
+def test_early_stopping_waits_patience_epochs(dls):
+    torch.manual_seed(0)
+    metrics = MetricsCB()
+    learn = Learner(digits_mlp(), dls, lr=1.0, cbs=[metrics, EarlyStoppingCB(patience=2, monitor='accuracy', mode='max')])
+    learn.fit(30)
+    acc = [r['accuracy'] for r in metrics.history if r['split'] == 'valid']
+    best = acc.index(max(acc))
+    assert len(acc) == best + 3 < 30 and all(a <= acc[best] for a in acc[best:])
+    with pytest.raises(ValueError, match='mode'): EarlyStoppingCB(mode='lower')
+    with pytest.raises(ValueError, match='patience'): EarlyStoppingCB(patience=0)
+
+
+def test_device_cb_moves_model_and_batches():
+    seen = []
+    cb = Callback(); cb.order = 5; cb.before_batch = lambda learn: seen.append({t.device.type for t in learn.batch})
+    learn = Learner(digits_mlp(), tiny_dls(), cbs=[DeviceCB('cpu'), cb])
+    learn.fit(1)
+    assert seen == [{'cpu'}] * 3 and DeviceCB().device.type == ('cuda' if torch.cuda.is_available() else 'cpu')
+
+
+def test_progress_cb_silent_and_shown(capsys):
+    learn = Learner(digits_mlp(), tiny_dls(), cbs=MetricsCB())
+    learn.fit(2, cbs=ProgressCB(silent=True))  # the metrics' history is the latest fit's
+    out = capsys.readouterr()
+    assert out.out == '' and out.err == ''
+    import matplotlib
+    matplotlib.use('Agg')
+    learn.fit(2, cbs=ProgressCB())
+    out = capsys.readouterr()
+    assert out.out.splitlines()[0].split() == ['epoch', 'split', 'loss', 'accuracy'] and len(out.out.splitlines()) == 5
+    assert 'passes' in out.err  # the bars, written as text outside Jupyter
+    learn.fit(1, cbs=[ProgressCB(), Recorder('before_fit', CancelFitException)])  # cancelled before its before_fit: no error
+
+
+def test_metrics_table():
+    assert metrics_table([{'epoch': 0, 'split': 'train', 'loss': 0.5}]).splitlines() == ['epoch     split     loss', '0         train     0.5000']
+
+
+def test_lr_find_leaves_model_and_optimizer_state_bit_identical(dls):
+    torch.manual_seed(0)
+    learn = Learner(digits_mlp(), dls, lr=0.05, opt_func=partial(torch.optim.SGD, momentum=0.9))
+    learn.fit(1)  # momentum buffers exist now: the optimizer has state worth keeping
+    model_state, opt_state = deepcopy(learn.model.state_dict()), deepcopy(learn.opt.state_dict())
+    finder = learn.lr_find(plot=False)
+    assert 5 < len(finder.lrs) == len(finder.losses) <= 100
+    assert all(b == pytest.approx(a * 1.2) for a, b in zip(finder.lrs, finder.lrs[1:]))
+    assert finder.losses[-1] > 3 * min(finder.losses) or len(finder.lrs) == 100
+    assert all(torch.equal(model_state[k], v) for k, v in learn.model.state_dict().items())
+    after = learn.opt.state_dict()
+    assert after['param_groups'] == opt_state['param_groups']
+    assert after['state'].keys() == opt_state['state'].keys()
+    assert all(torch.equal(opt_state['state'][k]['momentum_buffer'], v['momentum_buffer']) for k, v in after['state'].items())
+    assert len(learn.cbs) == 1 and learn.model.training
+
+
+def test_lr_finder_stops_when_the_loss_diverges(dls):
+    torch.manual_seed(0)
+    finder = Learner(digits_mlp(), dls).lr_find(plot=False, start_lr=1e-3, mult=2.0)
+    assert len(finder.lrs) < 40 and (finder.losses[-1] > 3 * min(finder.losses) or not math.isfinite(finder.losses[-1]))
+
+
+def _train(tmp_path, name, args, procs=1):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT)}
+    out = tmp_path / f'{name}.pt'
+    launcher = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={procs}'] if procs > 1 else [sys.executable]
+    res = subprocess.run([*launcher, '-m', 'fdl.train', *args, '--out', str(out)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return torch.load(out), res.stdout
+
+
+@pytest.mark.parametrize('bs', [61, 3])
+def test_two_processes_give_the_weights_and_metrics_of_one(tmp_path, bs):
+    """DDP over gloo on 2 processes: the same batches, each rank its share. bs=61: 31 + 30, the last 35 as 18 + 17;
+    bs=3: 2 + 1, and the last batch of 1 leaves rank 1 an empty share."""
+    args = ['--epochs', '1', '--bs', str(bs), '--lr', '0.1', '--seed', '1']
+    if bs == 61: one, out1 = _train(tmp_path, 'one', args)
+    else:
+        from fdl.learner import train_digits
+        learn = train_digits(1, bs, 0.1, 1, str(tmp_path / 'one.pt'))  # in this process, to save a start-up
+        one, out1 = torch.load(tmp_path / 'one.pt'), metrics_table(next(cb for cb in learn.cbs if isinstance(cb, MetricsCB)).history)
+    two, out2 = _train(tmp_path, 'two', args, procs=2)
+    assert (one['world_size'], two['world_size']) == (1, 2)
+    assert one['state_dict'].keys() == two['state_dict'].keys()
+    for k, v in one['state_dict'].items(): torch.testing.assert_close(two['state_dict'][k], v, atol=1e-5, rtol=0)
+    assert [(r['epoch'], r['split']) for r in two['history']] == [(0, 'train'), (0, 'valid')]
+    for r1, r2 in zip(one['history'], two['history']):
+        assert r1.keys() == r2.keys() and all(r2[k] == pytest.approx(v, abs=1e-5) for k, v in r1.items() if k not in ('epoch', 'split'))
+    assert out1.splitlines()[0].split() == ['epoch', 'split', 'loss', 'accuracy'] and out2.count('valid') == 1  # rank 0 prints
