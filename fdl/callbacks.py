@@ -215,7 +215,9 @@ def _handlers_of(self:Dispatcher, cb) -> dict:
     if not any(hasattr(cb, e) for e in self.events):  # data such as `self.after_steps = 3` is no handler
         if self.default_event is None: raise TypeError(f'{_name(cb)} has no method for any event of {type(self.host).__name__}')
         check_callable(cb, f'a callback without a method for any event of {type(self.host).__name__}')
-    found = {event: _bind(handler.func, self.host, self.events[event]) for event, handler in self._orig__handlers_of(cb).items()}
+    self._orig__handlers_of(cb)  # the main path's check of each handler against its event's arguments
+    found = {e: getattr(cb, e) for e in self.events if hasattr(cb, e)} or {self.default_event: cb}
+    found = {event: _bind(handler, self.host, self.events[event]) for event, handler in found.items()}
     return {e: partial(_cleanup, h, cb, e) if e.startswith('cleanup_') else h for e, h in found.items()}
 
 def _cleanup(handler, cb, event, *args):

@@ -16,8 +16,8 @@ from .stats import RunningStats, mean, std
 
 # %% auto #0
 __all__ = ['DataLoaders', 'digits_dls', 'digits_mlp', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
-           'Learner', 'TrainCB', 'accuracy', 'MetricsCB', 'EarlyStoppingCB', 'ProgressCB', 'metrics_table',
-           'LRFinderCB', 'DeviceCB', 'ShareCB', 'DistMetricsCB', 'train_digits']
+           'Learner', 'TrainCB', 'accuracy', 'MetricsCB', 'metrics_table', 'EarlyStoppingCB', 'ProgressCB', 'DeviceCB',
+           'LRFinderCB', 'ShareCB', 'DistMetricsCB', 'train_digits']
 
 # %% ../nbs/06_learner.ipynb #be454769
 class DataLoaders:
@@ -32,11 +32,13 @@ def digits_dls(bs:int=64, # items per training batch; validation batches hold tw
                seed:int=0, # seeds the split and the shuffling
               ) -> DataLoaders:
     "scikit-learn's 1,797 8×8 handwritten digits, split with `seed`, normalized with the training split's mean and std."
-    check_int(bs, 'bs', lo=1); check_number(valid_pct, 'valid_pct', 0, 1, lo_open=True, hi_open=True); check_int(seed, 'seed')
+    check_int(bs, 'bs', lo=1); check_int(seed, 'seed')
+    check_number(valid_pct, 'valid_pct', 0, 1, lo_open=True, hi_open=True)
     from sklearn.datasets import load_digits  # imported here, so `import fdl.learner` stays light
     x, y = (torch.tensor(a) for a in load_digits(return_X_y=True))
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    valid, train = idx.split([max(1, round(len(x) * valid_pct)), len(x) - max(1, round(len(x) * valid_pct))])
+    n_valid = round(len(x) * valid_pct)
+    if not 0 < n_valid < len(x): raise ValueError(f'valid_pct={valid_pct} keeps {n_valid} of {len(x)} digits for validation: each split needs one at least')
+    valid, train = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed)).split([n_valid, len(x) - n_valid])
     x = ((x - mean(x[train])) / std(x[train])).float()  # the training split's statistics: validation stays unseen
     return DataLoaders(DataLoader(Dataset(x[train], y[train]), bs, shuffle=True, generator=torch.Generator().manual_seed(seed)),
                        DataLoader(Dataset(x[valid], y[valid]), 2 * bs))
@@ -66,8 +68,9 @@ class Learner:
                  cbs=None, # a callback or a list of them; a `TrainCB` is added unless one is given
                  opt_func=torch.optim.SGD, # makes the optimizer: opt_func(parameters, lr=lr)
                 ):
-        check_nonempty(list(check_type(model, 'model', nn.Module).parameters()), 'model', 'parameters'); check_type(dls, 'dls', DataLoaders)
-        check_nonempty(dls.train, 'dls.train', 'batches'); check_nonempty(dls.valid, 'dls.valid', 'batches'); check_callable(loss_func, 'loss_func')
+        check_type(model, 'model', nn.Module); check_type(dls, 'dls', DataLoaders)
+        check_nonempty(list(model.parameters()), 'model', 'parameters'); check_callable(loss_func, 'loss_func')
+        check_nonempty(dls.train, 'dls.train', 'batches'); check_nonempty(dls.valid, 'dls.valid', 'batches')
         self.model, self.dls, self.loss_func, self.lr = model, dls, loss_func, check_number(lr, 'lr', 0, lo_open=True)
         self.opt, cbs = check_callable(opt_func, 'opt_func')(model.parameters(), lr=lr), listify(cbs)
         self.cbs = Dispatcher(self, self.events, cbs if any(isinstance(cb, TrainCB) for cb in cbs) else [TrainCB(), *cbs])
@@ -76,16 +79,26 @@ class Learner:
             n_epochs:int=1, # epochs: each is a training pass, then a validation pass
             train:bool=True, # run the training passes
             valid:bool=True, # run the validation passes
-            cbs=None, # callbacks for this fit only: removed when it ends, also when it raises
-            lr:float|None=None, # the learning rate of this fit; None for `self.lr`
+            cbs=None, # callbacks for this fit only; a `TrainCB` among them takes the step from the learner's own
+            lr:float|None=None, # the learning rate of this fit; None keeps the optimizer's rates
            ):
         "Run `n_epochs` epochs; a `CancelFitException`, or a true return from an `after_` handler, ends the fit early."
-        check_int(n_epochs, 'n_epochs', lo=0); check_bool(train, 'train'); check_bool(valid, 'valid'); lr = check_number(self.lr if lr is None else lr, 'lr', 0, lo_open=True)
-        with self.cbs.added(*listify(cbs)):
-            self.n_epochs, self.do_train, self.do_valid = n_epochs, train, valid
-            for group in self.opt.param_groups: group['lr'] = lr
-            try: self.cbs.run(self._epochs, 'fit', CancelRun)  # CancelFitException is a CancelRun
-            finally: self.model.train()  # whatever happened, the learner stays usable
+        check_int(n_epochs, 'n_epochs', lo=0); check_bool(train, 'train')
+        check_bool(valid, 'valid'); lr = lr if lr is None else check_number(lr, 'lr', 0, lo_open=True)
+        if train and not any(p.requires_grad for p in self.model.parameters()): raise ValueError('model has no parameters that require grad: nothing to train')
+        cbs, saved, rates = listify(cbs), self.cbs, [g['lr'] for g in self.opt.param_groups]
+        if any(isinstance(cb, TrainCB) for cb in cbs):  # a TrainCB given here takes the step from the learner's own
+            self.cbs = Dispatcher(self, self.events, [cb for cb in saved if not isinstance(cb, TrainCB)])
+        try:
+            with self.cbs.added(*cbs):
+                if sum(isinstance(cb, TrainCB) for cb in self.cbs) > 1: raise ValueError('cbs holds more than one TrainCB: the step has one owner')
+                self.n_epochs, self.do_train, self.do_valid = n_epochs, train, valid
+                for group in self.opt.param_groups: group['lr'] = lr or group['lr']  # lr is None or > 0
+                self.cbs.run(self._epochs, 'fit', CancelRun)  # CancelFitException is a CancelRun
+        finally:  # whatever happened, the learner is as it was: its own callbacks, its rates, the model training
+            self.cbs = saved
+            for group, rate in zip(self.opt.param_groups, rates): group['lr'] = rate
+            self.model.train()
         return self
 
     def _epochs(self):
@@ -138,11 +151,20 @@ class MetricsCB(Callback):
         preds, targets = learn.preds.detach(), learn.batch[-1]
         self.values['loss'].append(learn.loss.detach().expand(len(targets)))  # the batch's mean, once per item
         for k, f in self.metrics.items(): self.values[k].append(f(preds, targets))
-    def pooled(self, learn) -> RunningStats: "This pass's values in a `RunningStats`, one feature per metric."; return RunningStats().update(torch.stack([torch.cat(v or [torch.zeros(0)]).float() for v in self.values.values()], 1))
+    def pooled(self, learn) -> RunningStats:
+        "This pass's values in a `RunningStats`, one feature per metric."
+        return RunningStats().update(torch.stack([torch.cat(v or [torch.zeros(0)]).float() for v in self.values.values()], 1))
     def after_epoch(self, learn):
         stats = self.pooled(learn)
         means = dict(zip(self.values, stats.mean.tolist())) if stats.n else {}  # none if every batch was cancelled
         self.history.append({'epoch': learn.epoch, 'split': 'train' if learn.training else 'valid', **means})
+
+# %% ../nbs/06_learner.ipynb #c315a7aa
+def metrics_table(history:list, # dicts with the same keys, such as `MetricsCB.history`
+                 ) -> str:
+    "The rows of `history` as a plain-text table, numbers to four decimals."
+    rows = [list(history[0]) if history else []] + [[f'{v:.4f}' if isinstance(v, float) else str(v) for v in r.values()] for r in history]
+    return '\n'.join(''.join(f'{v:<10}' for v in row).rstrip() for row in rows)
 
 # %% ../nbs/06_learner.ipynb #5886beb9
 class EarlyStoppingCB(Callback):
@@ -165,33 +187,43 @@ class EarlyStoppingCB(Callback):
 class ProgressCB(Callback):
     "tqdm bars over passes and batches; at the end, the metrics table and a plot of the losses."
     order = MetricsCB.order + 1  # shows the row `MetricsCB` has just written
-    def __init__(self, silent:bool=False): self.silent, self.bars, self.losses, self.metrics = check_bool(silent, 'silent'), [], [], None # True: no bars, table or plot
+    def __init__(self, silent:bool=False): # True: no bars, table or plot
+        self.silent, self.bars, self.losses, self.valid, self.metrics = check_bool(silent, 'silent'), [], [], [], None
     def before_fit(self, learn):
         from tqdm.auto import tqdm  # imported here, so `import fdl.learner` stays light
-        self.losses, self.metrics = [], next((cb for cb in learn.cbs if isinstance(cb, MetricsCB)), None)
+        self.losses, self.valid, self.metrics = [], [], next((cb for cb in learn.cbs if isinstance(cb, MetricsCB)), None)
         self.bars = [tqdm(total=learn.n_epochs * (learn.do_train + learn.do_valid), desc='passes', disable=self.silent),
                      tqdm(desc='batches', disable=self.silent)]
     def before_epoch(self, learn): self.bars[1].reset(total=len(learn.dl))
     def after_batch(self, learn):
         self.bars[1].update()
         if learn.training: self.losses.append(learn.loss.detach())
-    def after_epoch(self, learn): self.bars[0].update(); self.bars[0].set_postfix(self.metrics.history[-1] if self.metrics else {})
+    def after_epoch(self, learn):
+        row = self.metrics.history[-1] if self.metrics else {}
+        self.bars[0].update()
+        self.bars[0].set_postfix(row)
+        if not learn.training and 'loss' in row: self.valid.append((len(self.losses), row['loss']))  # at the batch it follows
     def cleanup_fit(self, learn):
         for bar in self.bars: bar.close()
-        if self.silent or not self.metrics or not self.losses: return
+        if self.silent or not getattr(self.metrics, 'history', None): return
         print(metrics_table(self.metrics.history))
+        if self.losses: self.plot()
+    def plot(self):
+        "The training loss of every batch, and the validation loss after each validation pass."
         import matplotlib.pyplot as plt
-        valid = [(len(self.losses) * (r['epoch'] + 1) / learn.n_epochs, r['loss']) for r in self.metrics.history if r['split'] == 'valid']
-        plt.figure(figsize=(5, 3)); plt.plot(torch.stack(self.losses).tolist(), label='train, per batch')
-        plt.plot(*zip(*valid), 'o-', label='valid, per epoch') if valid else None
+        plt.figure(figsize=(5, 3))
+        plt.plot(torch.stack(self.losses).tolist(), label='train, per batch')
+        if self.valid: plt.plot(*zip(*self.valid), 'o-', label='valid, per epoch')
         plt.xlabel('batch'); plt.ylabel('loss'); plt.legend(); plt.show()
 
-# %% ../nbs/06_learner.ipynb #c315a7aa
-def metrics_table(history:list, # dicts with the same keys, such as `MetricsCB.history`
-                 ) -> str:
-    "The rows of `history` as a plain-text table, numbers to four decimals."
-    rows = [list(history[0]) if history else []] + [[f'{v:.4f}' if isinstance(v, float) else str(v) for v in r.values()] for r in history]
-    return '\n'.join(''.join(f'{v:<10}' for v in row).rstrip() for row in rows)
+# %% ../nbs/06_learner.ipynb #9b83c5ef
+class DeviceCB(Callback):
+    "Move the model, and every batch, to `device`."
+    order = -10  # the batch moves before any other callback sees it
+    def __init__(self, device=None): # a torch device or its name; None for CUDA when there is one, else the CPU
+        self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    def before_fit(self, learn): learn.model.to(self.device)
+    def before_batch(self, learn): learn.batch = tuple(t.to(self.device) for t in learn.batch)
 
 # %% ../nbs/06_learner.ipynb #b3f1e03c
 from copy import deepcopy
@@ -205,13 +237,15 @@ class LRFinderCB(Callback):
                  max_mult:float=3., # stop once the loss is this many times its best
                  max_iter:int=100, # stop after this many batches at the latest
                 ):
-        check_number(start_lr, 'start_lr', 0, lo_open=True); check_number(mult, 'mult', 1, lo_open=True); check_number(max_mult, 'max_mult', 1, lo_open=True); check_int(max_iter, 'max_iter', lo=1)
+        check_number(start_lr, 'start_lr', 0, lo_open=True); check_number(mult, 'mult', 1, lo_open=True)
+        check_number(max_mult, 'max_mult', 1, lo_open=True); check_int(max_iter, 'max_iter', lo=1)
         self.start_lr, self.mult, self.max_mult, self.max_iter = start_lr, mult, max_mult, max_iter
     def before_fit(self, learn): self.lrs, self.losses, self.lr = [], [], self.start_lr
     def before_batch(self, learn):
         for group in learn.opt.param_groups: group['lr'] = self.lr
     def after_batch(self, learn):
-        self.lrs.append(self.lr); self.losses.append(learn.loss.item())
+        self.lrs.append(self.lr)
+        self.losses.append(learn.loss.item())
         if not math.isfinite(self.losses[-1]) or self.losses[-1] > self.max_mult * min(self.losses) or len(self.lrs) >= self.max_iter:
             raise CancelFitException()
         self.lr *= self.mult
@@ -225,22 +259,29 @@ class LRFinderCB(Callback):
 def lr_find(self:Learner, plot:bool=True, # draw loss against learning rate
             **kwargs, # passed to `LRFinderCB`
            ) -> LRFinderCB:
-    "Run `LRFinderCB` on the training data, then put back the model's and the optimizer's state; returns the finder."
+    "Run `LRFinderCB` on the training data with only the step's callbacks, then put back the model's and the optimizer's state and the shuffling's random state; returns the finder."
     check_bool(plot, 'plot')
-    states, finder = deepcopy((self.model.state_dict(), self.opt.state_dict())), LRFinderCB(**kwargs)
-    try: self.fit(math.ceil(finder.max_iter / len(self.dls.train)), valid=False, cbs=finder)
-    finally: self.model.load_state_dict(states[0]); self.opt.load_state_dict(states[1])
+    finder, dl = LRFinderCB(**kwargs), self.dls.train
+    states = deepcopy((self.model.state_dict(), self.opt.state_dict()))
+    generators = {id(g): (g, g.get_state()) for g in (getattr(dl, 'generator', None), getattr(getattr(dl, 'sampler', None), 'generator', None)) if g is not None}
+    saved, self.cbs = self.cbs, Dispatcher(self, self.events, [cb for cb in self.cbs if isinstance(cb, (TrainCB, DeviceCB))])  # the others sit out
+    try:
+        with torch.random.fork_rng(): self.fit(math.ceil(finder.max_iter / len(dl)), valid=False, cbs=finder)  # the global RNG, as it was
+    finally:
+        self.cbs = saved
+        self.model.load_state_dict(states[0])
+        self.opt.load_state_dict(states[1])
+        for g, state in generators.values(): g.set_state(state)
     if plot: finder.plot()
     return finder
 
-# %% ../nbs/06_learner.ipynb #9b83c5ef
-class DeviceCB(Callback):
-    "Move the model, and every batch, to `device`."
-    order = -10  # the batch moves before any other callback sees it
-    def __init__(self, device=None): # a torch device or its name; None for CUDA when there is one, else the CPU
-        self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    def before_fit(self, learn): learn.model.to(self.device)
-    def before_batch(self, learn): learn.batch = tuple(t.to(self.device) for t in learn.batch)
+# %% ../nbs/06_learner.ipynb #c3d2e5f4
+@patch
+def _batches(self:Learner):
+    "Run the pass's batches as the main path's `_batches` does; a pass that gave no batch is an error, named after its loader."
+    self.iter = -1
+    self._orig__batches()
+    if self.iter < 0: raise ValueError(f'dls.{"train" if self.training else "valid"} gave no batch: its pass must have one at least')
 
 # %% ../nbs/06_learner.ipynb #bfaa3c7e
 @patch
@@ -263,7 +304,12 @@ def before_fit(self:EarlyStoppingCB, learn):
 class ShareCB(TrainCB):
     "The step of process `rank` of `world`: its share of every batch, its loss weighted by that share."
     order = -5  # after `DeviceCB`, before anything else sees the batch
-    def __init__(self, rank:int, world:int): self.rank, self.world = check_int(rank, 'rank', lo=0, hi=world - 1), world
+    def __init__(self,
+                 rank:int, # this process's number, from 0
+                 world:int, # the number of processes
+                ):
+        self.world = check_int(world, 'world', lo=1)
+        self.rank = check_int(rank, 'rank', lo=0, hi=world - 1)
     def before_batch(self, learn):
         self.n = len(learn.batch[-1])
         learn.batch = tuple(t.tensor_split(self.world)[self.rank] for t in learn.batch)
@@ -289,13 +335,15 @@ def train_digits(epochs:int=10, # epochs to train
                  out:str|None=None, # a path: rank 0 saves {'history', 'state_dict', 'world_size'} there with torch.save
                 ) -> Learner:
     "Train `digits_mlp` on `digits_dls`: in this process, or as one of the processes `torchrun` started (DDP over gloo)."
-    check_int(epochs, 'epochs', lo=0); check_int(bs, 'bs', lo=1); check_number(lr, 'lr', 0, lo_open=True); check_int(seed, 'seed')
+    check_int(epochs, 'epochs', lo=0); check_int(bs, 'bs', lo=1)
+    check_number(lr, 'lr', 0, lo_open=True); check_int(seed, 'seed')
     import os, torch.distributed as dist
     world = int(os.environ.get('WORLD_SIZE', 1))
     if world > 1: dist.init_process_group('gloo')
     try:
         rank = dist.get_rank() if world > 1 else 0
-        torch.manual_seed(seed); model = digits_mlp()
+        torch.manual_seed(seed)
+        model = digits_mlp()
         metrics = DistMetricsCB() if world > 1 else MetricsCB()
         cbs = [metrics, ShareCB(rank, world)] if world > 1 else [metrics]
         learn = Learner(nn.parallel.DistributedDataParallel(model) if world > 1 else model, digits_dls(bs, seed=seed), lr=lr, cbs=cbs).fit(epochs)

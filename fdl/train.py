@@ -7,6 +7,7 @@ __all__ = ['main']
 
 # %% ../nbs/91_train.ipynb #8b0331a6
 import argparse
+from .checks import check_int, check_number
 from .learner import MetricsCB, metrics_table, train_digits
 
 # %% ../nbs/91_train.ipynb #dec74777
@@ -20,6 +21,11 @@ def main(argv:list|None=None, # the options, as on the command line; None for `s
     p.add_argument('--seed', type=int, default=0, help='seeds the weights, the split and the shuffling (default: 0)')
     p.add_argument('--out', default=None, help="save {'history', 'state_dict', 'world_size'} there with torch.save (rank 0)")
     args = p.parse_args(argv)
+    try:  # a bad value is a usage error (exit status 2), as argparse reports its own, not a traceback
+        check_int(args.epochs, '--epochs', lo=0)
+        check_int(args.bs, '--bs', lo=1)
+        check_number(args.lr, '--lr', 0, lo_open=True)
+    except ValueError as e: p.error(str(e))
     learn = train_digits(args.epochs, args.bs, args.lr, args.seed, args.out)
     import os
     if os.environ.get('RANK', '0') == '0': print(metrics_table(next(cb for cb in learn.cbs if isinstance(cb, MetricsCB)).history))

@@ -887,3 +887,17 @@ def test_progress_bar_copies_share_the_stream():
         assert twin.file is out and twin is not bar
     for twin in (copy.copy(ProgressBarCallback(file=sys.stderr)), copy.deepcopy(ProgressBarCallback(file=sys.stderr))):
         assert twin.file is sys.stderr
+
+
+def test_a_partial_keeps_its_bound_arguments_as_a_handler():
+    "functools.partial objects are handlers like any callable: the arguments they bind stay bound."
+    from functools import partial
+    seen = []
+    def note(tag, calc, epoch): seen.append((tag, epoch))
+    class Cb:
+        after_calc = partial(note, 'tagged')
+    SlowCalculator(Cb(), steps=2, delay=0).calc()
+    assert seen == [('tagged', 0), ('tagged', 1)]
+    seen.clear()
+    SlowCalculator(partial(note, 'plain'), steps=2, delay=0).calc()  # a plain callable handles the default event
+    assert seen == [('plain', 0), ('plain', 1)]

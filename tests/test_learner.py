@@ -14,7 +14,7 @@ from fastcore.basics import listify
 from fdl.callbacks import Callback, CancelRun
 from fdl.dunder import Dataset
 from fdl.learner import (CancelBatchException, CancelEpochException, CancelFitException, DataLoaders, DeviceCB,
-                         EarlyStoppingCB, Learner, LRFinderCB, MetricsCB, ProgressCB, TrainCB, accuracy, digits_dls,
+                         EarlyStoppingCB, Learner, LRFinderCB, MetricsCB, ProgressCB, ShareCB, TrainCB, accuracy, digits_dls,
                          digits_mlp, metrics_table)
 from fdl.softmax import cross_entropy
 
@@ -398,3 +398,158 @@ def test_two_processes_give_the_weights_and_metrics_of_one(tmp_path, bs):
     for r1, r2 in zip(one['history'], two['history']):
         assert r1.keys() == r2.keys() and all(r2[k] == pytest.approx(v, abs=1e-5) for k, v in r1.items() if k not in ('epoch', 'split'))
     assert out1.splitlines()[0].split() == ['epoch', 'split', 'loss', 'accuracy'] and out2.count('valid') == 1  # rank 0 prints
+
+
+class CountingStep(TrainCB):
+    "The default step, counting its backward passes."
+    def __init__(self): self.backwards = 0
+    def backward(self, learn):
+        self.backwards += 1
+        super().backward(learn)
+
+
+def test_a_train_cb_given_to_fit_takes_the_step_for_that_fit_only():
+    learn = Learner(digits_mlp(), tiny_dls(), cbs=MetricsCB())
+    before = list(learn.cbs)
+    mine = CountingStep()
+    learn.fit(2, cbs=mine)  # both steps running would backward twice through one graph: a RuntimeError
+    assert mine.backwards == 4 and list(learn.cbs) == before
+    with pytest.raises(RuntimeError, match='boom'):
+        learn.fit(1, cbs=[CountingStep(), _raiser('boom')])
+    assert list(learn.cbs) == before  # the learner's own TrainCB is back, also after a raising fit
+    learn.fit(1)  # and it steps again, alone
+
+
+def _raiser(msg):
+    cb = Callback()
+    def after_step(learn): raise RuntimeError(msg)
+    cb.after_step = after_step
+    return cb
+
+
+def test_more_than_one_train_cb_is_refused_before_the_first_batch():
+    with pytest.raises(ValueError, match='more than one TrainCB'): Learner(digits_mlp(), tiny_dls()).fit(1, cbs=[TrainCB(), CountingStep()])
+    with pytest.raises(ValueError, match='more than one TrainCB'): Learner(digits_mlp(), tiny_dls(), cbs=[TrainCB(), CountingStep()]).fit(1)
+
+
+def test_a_callback_method_named_after_a_step_part_is_called_for_that_part():
+    class Peek(Callback):
+        def __init__(self): self.steps = 0
+        def step(self, learn): self.steps += 1
+    torch.manual_seed(0)
+    model, peek = digits_mlp(), Peek()
+    before = deepcopy(model.state_dict())
+    Learner(model, tiny_dls()).fit(1, cbs=peek)
+    assert peek.steps == 2  # once per training batch, beside TrainCB's step, which still ran:
+    assert not all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def _fit_find_fit(find, dls_fn, cbs_fn=lambda: [], seed=0):
+    torch.manual_seed(seed)
+    metrics = MetricsCB()
+    learn = Learner(digits_mlp(), dls_fn(), cbs=[metrics, *cbs_fn()]).fit(2)
+    history = deepcopy(metrics.history)
+    if find:
+        learn.lr_find(plot=False)
+        assert metrics.history == history and len(history) == 4  # the finder's batches are not in the metrics
+    return learn.fit(1).model.state_dict()
+
+
+def _shuffled_without_generator():
+    d = digits_dls()
+    return DataLoaders(DataLoader(d.train.dataset, 64, shuffle=True), d.valid)  # shuffles with torch's global RNG
+
+
+@pytest.mark.parametrize('dls_fn', [digits_dls, _shuffled_without_generator])
+def test_lr_find_leaves_no_trace_in_a_later_fit(dls_fn):
+    a, b = _fit_find_fit(True, dls_fn), _fit_find_fit(False, dls_fn)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_lr_find_suspends_the_other_callbacks(capsys):
+    import matplotlib
+    matplotlib.use('Agg')
+    rec = Recorder()
+    learn = Learner(digits_mlp(), tiny_dls(), cbs=[MetricsCB(), ProgressCB(), rec, DeviceCB('cpu')])
+    capsys.readouterr()
+    finder = learn.lr_find(plot=False, max_iter=3)
+    out = capsys.readouterr()
+    assert len(finder.lrs) == 3 and rec.log == [] and out.out == '' and out.err == ''  # no table, no bars, no events for `rec`
+    assert len(learn.cbs) == 5
+
+
+def test_progress_cb_places_validation_losses_where_they_ran(dls):
+    torch.manual_seed(0)
+    metrics, progress = MetricsCB(), ProgressCB(silent=True)
+    Learner(digits_mlp(), dls, lr=1.0, cbs=[metrics, progress, EarlyStoppingCB(patience=2, monitor='accuracy', mode='max')]).fit(30)
+    valid = [r['loss'] for r in metrics.history if r['split'] == 'valid']
+    assert len(valid) < 30  # stopped early: the requested epochs say nothing about where the points go
+    assert progress.valid == [(len(dls.train) * (i + 1), loss) for i, loss in enumerate(valid)]
+    assert len(progress.losses) == len(dls.train) * len(valid)
+
+
+def test_progress_cb_shows_the_table_of_an_evaluation_only_fit(capsys):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    plt.close('all')
+    learn = Learner(digits_mlp(), tiny_dls(), cbs=MetricsCB())
+    learn.fit(1, train=False, cbs=ProgressCB())
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ['epoch', 'split', 'loss', 'accuracy'] and lines[1].split()[:2] == ['0', 'valid'] and len(lines) == 2
+    assert plt.get_fignums() == []  # no training losses: no plot
+
+
+def test_fit_without_lr_keeps_each_groups_rate():
+    def two_rates(params, lr):
+        params = list(params)
+        return torch.optim.SGD([{'params': params[:2]}, {'params': params[2:], 'lr': lr / 10}], lr=lr)
+    learn, seen = Learner(digits_mlp(), tiny_dls(), lr=0.1, opt_func=two_rates), []
+    cb = Callback()
+    cb.after_step = lambda learn: seen.append([g['lr'] for g in learn.opt.param_groups])
+    learn.fit(1, cbs=cb)
+    learn.fit(1, cbs=cb, lr=0.5)
+    assert seen == [[0.1, 0.01]] * 2 + [[0.5, 0.5]] * 2
+    assert [g['lr'] for g in learn.opt.param_groups] == [0.1, 0.01]  # a fit's own rate ends with it
+
+
+def test_share_cb_checks_world_before_rank():
+    with pytest.raises(ValueError, match='world must be >= 1'): ShareCB(0, 0)
+    with pytest.raises(ValueError, match='rank must be'): ShareCB(2, 2)
+
+
+@pytest.mark.parametrize('args, words', [(['--epochs', '-1'], '--epochs must be >= 0'), (['--bs', '0'], '--bs must be >= 1'),
+                                         (['--lr', '0'], '--lr must be > 0')])
+def test_train_cli_bad_values_are_usage_errors(args, words, capsys):
+    from fdl.train import main
+    with pytest.raises(SystemExit) as info: main(args)
+    assert info.value.code == 2 and words in capsys.readouterr().err
+
+
+class _NoItems(torch.utils.data.IterableDataset):
+    def __iter__(self): return iter([])
+
+
+@pytest.mark.parametrize('split', ['train', 'valid'])
+def test_an_empty_iterable_loader_is_an_error_when_its_pass_ends(split):
+    d = tiny_dls()
+    empty = DataLoader(_NoItems(), 4)
+    rec = Recorder()
+    learn = Learner(digits_mlp(), DataLoaders(empty, d.valid) if split == 'train' else DataLoaders(d.train, empty), cbs=rec)
+    with pytest.raises(ValueError, match=f'dls.{split} gave no batch'): learn.fit(1)
+    assert rec.log[-2:] == ['cleanup_epoch', 'cleanup_fit']
+    assert rec.log.count('after_epoch') == (split == 'valid')  # the empty pass's after_epoch never ran
+
+
+def test_a_model_without_trainable_parameters_is_refused_when_training():
+    model = digits_mlp().requires_grad_(False)
+    rec = Recorder()
+    learn = Learner(model, tiny_dls(), cbs=[MetricsCB(), rec])
+    with pytest.raises(ValueError, match='model has no parameters that require grad'): learn.fit(1)
+    assert rec.log == []
+    learn.fit(1, train=False)  # measuring it needs no gradients
+
+
+@pytest.mark.parametrize('pct', [0.9999, 0.0001])
+def test_valid_pct_must_leave_an_item_in_each_split(pct):
+    with pytest.raises(ValueError, match='valid_pct'): digits_dls(valid_pct=pct)
