@@ -10,7 +10,7 @@ __all__ = ['make_button', 'show_progress', 'make_show_progress', 'ProgressShowin
 # %% ../nbs/01_callbacks.ipynb #8a4b07ce
 from functools import partial
 from time import sleep
-from .checks import check_call, check_callable, check_callback, check_choice, check_int, check_number, check_type
+from .checks import check_exceptions, check_call, check_callable, check_callback, check_choice, check_int, check_number, check_type
 
 # %% ../nbs/01_callbacks.ipynb #70cbbcb2
 def make_button(on_click, # called with the button itself on every click
@@ -149,7 +149,7 @@ class Dispatcher:
             cancel:type=CancelRun, # the exception that cancels this level; any other passes through
             *args, # the arguments of the level's events, also given to `body`
            ) -> bool:
-        "Run `body` as one level: `cancel` ends it early and skips after_{name}; cleanup_{name} always fires. True if cancelled."
+        "Run `body` as one level (its before_/after_/cleanup_{name} events must be declared): `cancel` ends it early and skips after_{name}; cleanup_{name} always fires. True if cancelled."
         check_callable(body, 'body'); done = False  # done: the body has finished
         try:
             self.fire(f'before_{name}', *args)
@@ -235,6 +235,7 @@ def run(self:Dispatcher,
         *args, # the arguments of the level's events, also given to `body`
        ) -> bool:
     "Run `body` as one level, as on the main path; a cancel that leaves the outermost level, which no running level catches, gets a note saying so."
+    check_exceptions(cancel, 'cancel')  # `run(body, 'step', 5)` would otherwise fail only when something raises
     self._depth = getattr(self, '_depth', 0) + 1
     try: return self._orig_run(body, name, cancel, *args)
     except (CancelStep, CancelPass, CancelRun) as e:

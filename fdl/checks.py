@@ -11,7 +11,7 @@ from inspect import signature
 __all__ = ['check_bool', 'check_int', 'check_number', 'check_choice', 'check_callable', 'check_call', 'check_tensor',
            'check_shape', 'check_broadcasts', 'has_values', 'check_dim', 'check_dims', 'check_type', 'check_sequence',
            'check_names', 'check_class_indices', 'check_probabilities', 'check_class_target', 'check_reduction',
-           'check_instance', 'check_callback', 'check_nonempty']
+           'check_instance', 'check_callback', 'check_nonempty', 'check_exceptions']
 
 # %% ../nbs/90_checks.ipynb #4e4f9f1f
 def check_bool(value, # the argument's value
@@ -303,3 +303,12 @@ def check_nonempty(value, # the argument's value: anything with a length (a list
     except TypeError: return value  # e.g. a DataLoader over an iterable dataset: its length is unknown until it runs
     if n == 0: raise ValueError(f'{name} has no {what}: it must hold at least one')
     return value
+
+# %% ../nbs/90_checks.ipynb #e7821480
+def check_exceptions(value, # the argument's value: an exception class, or a tuple of them (what `except` accepts)
+                     name:str, # the argument's name, for the message
+                    ):
+    "`value` if `except value:` is valid: an exception class or a tuple of them; a TypeError naming `name` otherwise."
+    classes = value if isinstance(value, tuple) else (value,)
+    if classes and all(isinstance(c, type) and issubclass(c, BaseException) for c in classes): return value
+    raise TypeError(f'{name} must be an exception class or a tuple of them, got {_what(value)}')

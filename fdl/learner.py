@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from fastcore.basics import listify
 from .callbacks import Callback, Dispatcher, CancelStep, CancelPass, CancelRun
-from .checks import check_bool, check_callable, check_choice, check_int, check_nonempty, check_number, check_type
+from .checks import check_bool, check_callable, check_choice, check_int, check_nonempty, check_number, check_type, check_shape, check_tensor
 from .dunder import Dataset
 from .softmax import cross_entropy
 from .stats import RunningStats, mean, std
@@ -150,7 +150,7 @@ class MetricsCB(Callback):
     def after_batch(self, learn):
         preds, targets = learn.preds.detach(), learn.batch[-1]
         self.values['loss'].append(learn.loss.detach().expand(len(targets)))  # the batch's mean, once per item
-        for k, f in self.metrics.items(): self.values[k].append(f(preds, targets))
+        for k, f in self.metrics.items(): self.values[k].append(check_shape(check_tensor(f(preds, targets), k), k, (len(targets),), '(one value per item)'))
     def pooled(self, learn) -> RunningStats:
         "This pass's values in a `RunningStats`, one feature per metric."
         return RunningStats().update(torch.stack([torch.cat(v or [torch.zeros(0)]).float() for v in self.values.values()], 1))

@@ -26,8 +26,10 @@ def main(argv:list|None=None, # the options, as on the command line; None for `s
         check_int(args.bs, '--bs', lo=1)
         check_number(args.lr, '--lr', 0, lo_open=True)
     except ValueError as e: p.error(str(e))
-    learn = train_digits(args.epochs, args.bs, args.lr, args.seed, args.out)
     import os
+    if args.out is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        p.error(f'--out {args.out}: the folder {os.path.dirname(os.path.abspath(args.out))} does not exist')  # before training, not after
+    learn = train_digits(args.epochs, args.bs, args.lr, args.seed, args.out)
     if os.environ.get('RANK', '0') == '0': print(metrics_table(next(cb for cb in learn.cbs if isinstance(cb, MetricsCB)).history))
     return learn
 

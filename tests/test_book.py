@@ -17,6 +17,7 @@ import check_book  # noqa: E402
 HIDDEN = 'HIDDEN_CELL_MARKER_7391'
 HIDDEN_NOSPACE = 'HIDDEN_NOSPACE_MARKER_2214'
 HOOD = 'HOOD_MARKER_5150'
+SOLUTION = 'SOLUTION_MARKER_8080'
 
 
 def need_chromium():
@@ -62,6 +63,8 @@ def book(tmp_path_factory):
         'md:## Under the hood\n\nHow it is made.',
         f'HOOD_CODE = {HOOD!r}',
         'md:Rare cases.',
+        'md:## Exercises\n\n### Exercise 1: double\n\nWhat is `double(2)`?',
+        f'#| solution\nassert double(2) == 4\n{SOLUTION!r}',
     ])
     out = tmp_path_factory.mktemp('book') / 'site'
     r = run_build('--out', out, index, lesson)
@@ -118,6 +121,14 @@ def test_under_the_hood_is_collapsed_and_outlined(book):
     assert '<details class="fdl-hood"' not in pages['index.html']  # a page without the section has no collapsed part
 
 
+def test_solutions_are_collapsed_outside_under_the_hood(book):
+    _, pages, _ = book
+    html = pages['01_widgets.html']
+    sol = html.index('<details class="fdl-solution"><summary>Solution (click to open)</summary>')
+    assert html.index('</details>') < html.index('id="Exercises"') < sol < html.index(SOLUTION)  # hood closed before
+    assert '#| solution' not in html and 'solution' not in html[sol - 400:sol].lower().replace('fdl-solution', '')
+
+
 def test_book_passes_the_browser_check(book):
     need_chromium()
     out, _, _ = book
@@ -138,6 +149,7 @@ def test_browser_check_reports_broken_pages(book, tmp_path):
     (broken / 'hoodopen.html').write_text(lesson.replace('<details class="fdl-hood"', '<details open class="fdl-hood"', 1))
     (broken / 'nohood.html').write_text(re.sub(r'<details class="fdl-hood".*?<summary>.*?</summary>', '', lesson, count=1, flags=re.S)
                                         .replace('</details>', '', 1))
+    (broken / 'solopen.html').write_text(lesson.replace('<details class="fdl-solution"', '<details open class="fdl-solution"', 1))
     (broken / 'badlink.html').write_text(
         pages['index.html'].replace('</main>', '<a href="02_missing.html#top">next lesson</a></main>', 1))
     problems = check_book.check_book(broken)
@@ -146,6 +158,7 @@ def test_browser_check_reports_broken_pages(book, tmp_path):
     assert 'cdn.html: network request attempted (blocked): https://cdn.example.com/lib.js' in text, text
     assert 'badlink.html: link to a missing page: 02_missing.html' in text, text
     assert 'hoodopen.html: Under the hood is open when the page loads' in text, text
+    assert 'solopen.html: 1 solution(s) shown open' in text, text
     assert 'nohood.html: Under the hood is not one collapsed' in text, text
     assert not any(p.startswith(('index.html', '01_widgets.html:')) and 'figure_missing' not in p for p in problems), text
 

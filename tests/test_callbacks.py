@@ -901,3 +901,10 @@ def test_a_partial_keeps_its_bound_arguments_as_a_handler():
     seen.clear()
     SlowCalculator(partial(note, 'plain'), steps=2, delay=0).calc()  # a plain callable handles the default event
     assert seen == [('plain', 0), ('plain', 1)]
+
+
+def test_run_refuses_a_cancel_that_is_not_an_exception_class():
+    "`run(body, 'calc', 5)` means 5 as the cancel exception: refused before the level starts, naming `cancel`."
+    calc, fired = SlowCalculator(steps=1, delay=0), []
+    with pytest.raises(TypeError, match='cancel must be an exception class'): calc.cbs.run(lambda *a: fired.append(a), 'calc', 5)
+    assert fired == []

@@ -132,3 +132,10 @@ def test_reduction():
     with pytest.raises(ValueError, match='correction=3.*n=3'): check_reduction(x, 'x', 1, correction=3)
     with pytest.raises(ValueError, match='x has no values'): check_reduction(torch.zeros(0, 3), 'x', 0)
     with pytest.raises(TypeError, match='keepdim'): check_reduction(x, 'x', keepdim='no')
+
+
+def test_exceptions():
+    from fdl.checks import check_exceptions
+    assert check_exceptions(KeyError, 'cancel') is KeyError and check_exceptions((KeyError, OSError), 'cancel') == (KeyError, OSError)
+    for bad in (5, (), 'KeyError', (KeyError, int), KeyError()):
+        with pytest.raises(TypeError, match='cancel must be an exception class'): check_exceptions(bad, 'cancel')

@@ -519,7 +519,8 @@ def test_share_cb_checks_world_before_rank():
 
 
 @pytest.mark.parametrize('args, words', [(['--epochs', '-1'], '--epochs must be >= 0'), (['--bs', '0'], '--bs must be >= 1'),
-                                         (['--lr', '0'], '--lr must be > 0')])
+                                         (['--lr', '0'], '--lr must be > 0'),
+                                         (['--out', '/nonexistent_folder_fdl/x.pt'], 'does not exist')])
 def test_train_cli_bad_values_are_usage_errors(args, words, capsys):
     from fdl.train import main
     with pytest.raises(SystemExit) as info: main(args)
@@ -553,3 +554,14 @@ def test_a_model_without_trainable_parameters_is_refused_when_training():
 @pytest.mark.parametrize('pct', [0.9999, 0.0001])
 def test_valid_pct_must_leave_an_item_in_each_split(pct):
     with pytest.raises(ValueError, match='valid_pct'): digits_dls(valid_pct=pct)
+
+
+@pytest.mark.parametrize('metric, words', [(lambda p, t: (p.argmax(1) == t).float()[:, None], r'shape \(\d+,\)'),
+                                           (lambda p, t: 1.0, 'torch.Tensor')])
+def test_a_metric_must_give_one_value_per_item(metric, words):
+    "A metric giving shape (n, 1), or a float, is refused at the first batch, naming the metric."
+    torch.manual_seed(0)
+    learn = Learner(digits_mlp(), digits_dls(bs=64), cbs=MetricsCB(mine=metric))
+    with pytest.raises((ValueError, TypeError), match=rf'mine.*{words}|mine must be a torch.Tensor') as info:
+        learn.fit(1)
+    assert any("MetricsCB" in n for n in getattr(info.value, '__notes__', []))

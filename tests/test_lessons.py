@@ -94,3 +94,16 @@ def test_checking_helpers_live_in_fdl_checks():
             if isinstance(node, ast.FunctionDef) and re.match(r'_?(check|validate|as_int|dims?$|dtypes)', node.name):
                 offenders.append(f'{path.name}: {node.name}')
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize('nb', LESSONS, ids=lambda p: p.stem)
+def test_lesson_ends_with_exercises_each_with_a_checked_solution(nb):
+    "At least three exercises after the main path, each followed by one `#| solution` cell that asserts its answer."
+    cells = json.loads(nb.read_text())['cells']
+    start = next(i for i, c in enumerate(cells) if c['cell_type'] == 'markdown' and re.match(r'## Exercises', ''.join(c['source'])))
+    exercises = [i for i, c in enumerate(cells) if i > start and re.match(r'### Exercise', ''.join(c['source']))]
+    assert len(exercises) >= 3, nb.name
+    for i in exercises:
+        sol = next(c for c in cells[i + 1:] if c['cell_type'] == 'code')
+        src = ''.join(sol['source'])
+        assert src.startswith('#| solution') and re.search(r'\b(assert|test_eq|test_close|test_fail)\b', src), (nb.name, src[:80])

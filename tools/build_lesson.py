@@ -176,7 +176,7 @@ def static_widgets(nb) -> int:
 # ---------------------------------------------------------------- preparing a notebook for its page
 
 def prepare_for_page(nb) -> bool:
-    "Drop `#| hide` cells, strip directive lines, point `.ipynb` links at pages; True if the notebook has math."
+    "Drop `#| hide` cells, strip directive lines, mark `#| solution` cells, point `.ipynb` links at pages; True if math."
     cells, has_math = [], False
     for cell in nb.cells:
         if cell.cell_type == 'markdown':
@@ -190,6 +190,7 @@ def prepare_for_page(nb) -> bool:
         directives, source = split_directives(cell.source)
         if 'hide' in directives or _is_off(directives.get('include', 'true')): continue
         cell.source = source
+        if 'solution' in directives: cell.metadata['fdl_solution'] = True  # an exercise's solution: shown closed
         if _is_off(directives.get('output', 'true')): cell.outputs = []
         if 'hide_input' in directives or _is_off(directives.get('echo', 'true')):
             cell.metadata.setdefault('jupyter', {})['source_hidden'] = True

@@ -7,7 +7,8 @@ Pages are loaded from file:// URLs; any request for something that is not a loca
 URL is recorded and aborted, since the book must work offline. Checked on every page: a non-empty
 <title> and a rendered <h1>; every <img> loaded; no console errors and no uncaught page errors; no
 network requests; every link to a local file points at a file that exists; math typeset by MathJax;
-an `Under the hood` section collapsed (closed <details>, marked optional) and linked from the page outline.
+an `Under the hood` section collapsed (closed <details>, marked optional) and linked from the page outline;
+exercise solutions closed on load and opening on click.
 Exit status 1 if anything is wrong. `check_book(folder)` returns the list of problems.
 """
 from __future__ import annotations
@@ -47,6 +48,10 @@ async (mathTimeout) => {
       hiddenCells: [...d.children].filter(c => c.tagName !== 'SUMMARY').every(c => !c.checkVisibility()),
       afterHeading: !!(hoodHeading.compareDocumentPosition(d) & Node.DOCUMENT_POSITION_FOLLOWING)})),
     outlined: !!document.querySelector(`.fdl-outline a[href="#${CSS.escape(hoodHeading.id)}"]`)} : null;
+  const sols = [...document.querySelectorAll('details.fdl-solution')];
+  r.solutions = {n: sols.length, openAtLoad: sols.filter(d => d.open).length,
+                 visibleAtLoad: sols.filter(d => [...d.children].some(c => c.tagName !== 'SUMMARY' && c.checkVisibility())).length};
+  if (sols.length) { sols[0].querySelector('summary').click(); r.solutions.opensOnClick = sols[0].open; sols[0].open = false; }
   r.mathSources = document.querySelectorAll('script[type^="math/tex"]').length;
   r.mathRendered = document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML, .MathJax_SVG, mjx-container').length;
   r.mathErrors = [...document.querySelectorAll('.MathJax_Error, .mjx-merror, merror')].length
@@ -133,6 +138,9 @@ def _check_page(context, page_path: Path, folder: Path, math_timeout_ms: int, sc
             if not d['afterHeading']: problems.append(f'{name}: the collapsed section is not under its heading')
             if 'optional' not in d['summary'].lower(): problems.append(f'{name}: Under the hood is not marked as optional reading')
         if not hood['outlined']: problems.append(f'{name}: the page outline does not link to Under the hood')
+    sol = info['solutions']
+    if sol['openAtLoad'] or sol['visibleAtLoad']: problems.append(f'{name}: {max(sol["openAtLoad"], sol["visibleAtLoad"])} solution(s) shown open when the page loads')
+    if sol['n'] and not sol.get('opensOnClick'): problems.append(f'{name}: a solution does not open when its summary is clicked')
     for href, text in info['links']:
         u = urlparse(href)
         if u.scheme != 'file': continue  # web links are not followed, so they need no network
