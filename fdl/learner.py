@@ -85,7 +85,7 @@ class Learner:
         "Run `n_epochs` epochs; a `CancelFitException`, or a true return from an `after_` handler, ends the fit early."
         check_int(n_epochs, 'n_epochs', lo=0); check_bool(train, 'train')
         check_bool(valid, 'valid'); lr = lr if lr is None else check_number(lr, 'lr', 0, lo_open=True)
-        if train and not any(p.requires_grad for p in self.model.parameters()): raise ValueError('model has no parameters that require grad: nothing to train')
+        if train: check_nonempty([p for p in self.model.parameters() if p.requires_grad], 'model', 'parameters that require grad')
         cbs, saved, rates = listify(cbs), self.cbs, [g['lr'] for g in self.opt.param_groups]
         if any(isinstance(cb, TrainCB) for cb in cbs):  # a TrainCB given here takes the step from the learner's own
             self.cbs = Dispatcher(self, self.events, [cb for cb in saved if not isinstance(cb, TrainCB)])

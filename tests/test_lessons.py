@@ -59,11 +59,7 @@ def _body_lines(fn: ast.FunctionDef, src: list[str]) -> int:
     "Lines of a function's body after its docstring and its leading `check_*` calls, blank and comment lines not counted."
     body = list(fn.body)
     if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], 'value', None), ast.Constant): body = body[1:]
-    def is_check(s):
-        call = s.value if isinstance(s, (ast.Expr, ast.Assign)) else None
-        return (isinstance(call, ast.Call) and getattr(call.func, 'id', getattr(call.func, 'attr', '')).startswith('check_')
-                or isinstance(call, ast.Tuple))
-    while body and is_check(body[0]) and 'check_' in ast.unparse(body[0]): body = body[1:]
+    while body and isinstance(body[0], (ast.Expr, ast.Assign)) and 'check_' in ast.unparse(body[0]): body = body[1:]  # the boundary checks
     if not body: return 0
     lines = src[body[0].lineno - 1: fn.end_lineno]
     return sum(1 for l in lines if l.strip() and not l.strip().startswith('#'))
