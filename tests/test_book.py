@@ -18,6 +18,7 @@ HIDDEN = 'HIDDEN_CELL_MARKER_7391'
 HIDDEN_NOSPACE = 'HIDDEN_NOSPACE_MARKER_2214'
 HOOD = 'HOOD_MARKER_5150'
 SOLUTION = 'SOLUTION_MARKER_8080'
+HIDDEN_DEF = 'hidden_helper_4242'
 
 
 def need_chromium():
@@ -56,7 +57,9 @@ def book(tmp_path_factory):
         f'#| hide\n{HIDDEN} = 1',
         f'#|hide\n{HIDDEN_NOSPACE} = 2',
         '#| export\ndef double(x): return 2 * x\ndouble(21)',
-        'import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9]);',
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9]); plt.title('squares'); plt.xlabel('n'); plt.ylabel('n squared');",
+        f'#| hide\ndef {HIDDEN_DEF}(): return 3',
+        'md:## The shortcut $\\operatorname{E}[X^2] - \\operatorname{E}[X]^2$\n\nSee [it](#The-shortcut-E-X-2-E-X-2).',
         "import ipywidgets as widgets\nwidgets.Button(description='Press me')",
         "from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='counting'): pass",
         "#| eval: false\nraise RuntimeError('shown, never run')",
@@ -75,7 +78,8 @@ def book(tmp_path_factory):
 
 def test_build_writes_one_page_per_notebook(book):
     out, pages, stdout = book
-    assert sorted(pages) == ['01_widgets.html', 'index.html']
+    sources = sorted(build_lesson.source_page(py) for py in build_lesson.source_modules(ROOT / 'fdl'))
+    assert sorted(pages) == sorted(['01_widgets.html', 'index.html'] + sources) and 'fdl.stats.html' in sources
     assert '01_widgets.ipynb ... ok' in stdout and 'widget(s) rendered statically' in stdout
     assert f'The lesson book is at {out / "index.html"}' in stdout
     assert re.search(r'<title>Fixture lesson · fdl</title>', pages['01_widgets.html'])
@@ -84,7 +88,8 @@ def test_build_writes_one_page_per_notebook(book):
 def test_hidden_cells_and_directives_are_gone(book):
     _, pages, _ = book
     html = pages['01_widgets.html']
-    assert HIDDEN not in html and HIDDEN_NOSPACE not in html
+    assert HIDDEN not in html and HIDDEN_NOSPACE not in html  # hidden checks are gone; a hidden definition is collapsed:
+    assert re.search(rf'<details class="fdl-hidden"><summary>Hidden in the notebook, the code of {HIDDEN_DEF} \(click to read\)</summary>.*?{HIDDEN_DEF}.*?</details>', html, re.S)
     assert '#| export' not in html and '#|' not in html and 'default_exp' not in html
     assert re.search(r'>def</span>(<span class="w"> </span>)?<span class="nf">double</span>', html)  # the exported cell stays, highlighted
     assert re.search(r'<img [^>]*src="data:image/png;base64,', html)  # the figure is embedded
@@ -103,7 +108,7 @@ def test_widgets_render_statically(book):
 def test_navigation_and_offline_assets(book):
     out, pages, _ = book
     for name, html in pages.items():
-        assert 'href="index.html"' in html and 'href="01_widgets.html"' in html  # the page list
+        assert 'href="index.html"' in html and 'href="01_widgets.html"' in html and 'href="fdl.stats.html"' in html  # the page lists
         assert not re.search(r'<(script|link)[^>]+(src|href)="(https?:)?//', html), name
     assert re.search(r'<a class="fdl-next" href="01_widgets.html" rel="next">', pages['index.html'])
     assert re.search(r'<a class="fdl-prev" href="index.html" rel="prev">', pages['01_widgets.html'])
@@ -115,7 +120,7 @@ def test_under_the_hood_is_collapsed_and_outlined(book):
     _, pages, _ = book
     html = pages['01_widgets.html']
     heading, details, code = html.index('id="Under-the-hood"'), html.index('<details class="fdl-hood"'), html.index(HOOD)
-    assert heading < details < code < html.index('Rare cases') < html.index('</details>')
+    assert heading < details < code < html.index('Rare cases') < html.index('</details>', details)
     assert '<details class="fdl-hood" open' not in html and 'Optional reading' in html
     assert re.search(r'<ol class="fdl-outline"[^>]*>.*<a href="#Under-the-hood">Under the hood</a>', html)
     assert '<details class="fdl-hood"' not in pages['index.html']  # a page without the section has no collapsed part
@@ -125,7 +130,7 @@ def test_solutions_are_collapsed_outside_under_the_hood(book):
     _, pages, _ = book
     html = pages['01_widgets.html']
     sol = html.index('<details class="fdl-solution"><summary>Solution (click to open)</summary>')
-    assert html.index('</details>') < html.index('id="Exercises"') < sol < html.index(SOLUTION)  # hood closed before
+    assert html.index('</details>', html.index('<details class="fdl-hood"')) < html.index('id="Exercises"') < sol < html.index(SOLUTION)  # hood closed before
     assert '#| solution' not in html and 'solution' not in html[sol - 400:sol].lower().replace('fdl-solution', '')
 
 
@@ -147,8 +152,10 @@ def test_browser_check_reports_broken_pages(book, tmp_path):
     (broken / 'cdn.html').write_text(
         pages['index.html'].replace('</head>', '<script src="https://cdn.example.com/lib.js"></script></head>', 1))
     (broken / 'hoodopen.html').write_text(lesson.replace('<details class="fdl-hood"', '<details open class="fdl-hood"', 1))
-    (broken / 'nohood.html').write_text(re.sub(r'<details class="fdl-hood".*?<summary>.*?</summary>', '', lesson, count=1, flags=re.S)
-                                        .replace('</details>', '', 1))
+    hood = lesson.index('<details class="fdl-hood"')
+    end = lesson.index('</details>', hood)
+    (broken / 'nohood.html').write_text(lesson[:hood] + re.sub(r'<details class="fdl-hood".*?</summary>', '', lesson[hood:end], flags=re.S)
+                                        + lesson[end + len('</details>'):])
     (broken / 'solopen.html').write_text(lesson.replace('<details class="fdl-solution"', '<details open class="fdl-solution"', 1))
     (broken / 'badlink.html').write_text(
         pages['index.html'].replace('</main>', '<a href="02_missing.html#top">next lesson</a></main>', 1))
@@ -215,9 +222,87 @@ def test_the_real_lesson_book_passes_the_browser_check(tmp_path):
     r = run_build('--out', out)
     assert r.returncode == 0, r.stdout + r.stderr
     pages = sorted(p.name for p in out.glob('*.html'))
-    expected = ['index.html'] + sorted(p.with_suffix('.html').name for p in (ROOT / 'nbs').glob('[0-9]*.ipynb'))
+    expected = (['index.html'] + sorted(p.with_suffix('.html').name for p in (ROOT / 'nbs').glob('[0-9]*.ipynb'))
+                + [build_lesson.source_page(py) for py in build_lesson.source_modules(ROOT / 'fdl')])
     assert pages == sorted(expected)
     for lesson in ('01', '02', '03', '04'):  # each has an Under the hood section, collapsed; check_book opens it to see
         page, = out.glob(f'{lesson}_*.html')
         assert '<details class="fdl-hood"' in page.read_text(), page.name
-    assert check_book.check_book(out) == []
+    for py in build_lesson.source_modules(ROOT / 'fdl'): assert (out / build_lesson.source_page(py)).is_file()
+    for nb in (ROOT / 'nbs').glob('*.ipynb'): assert (out / 'notebooks' / nb.name).read_bytes() == nb.read_bytes(), nb.name
+    # typing "logsumexp" finds lesson 04 and fdl.softmax.logsumexp, and choosing it lands on its definition;
+    # a name in lesson 04's code opens its source line, and back returns to the lesson
+    assert check_book.check_book(out, **check_book.FDL_PROBES) == []
+
+
+def test_one_shared_stylesheet(book):
+    out, pages, _ = book
+    css = (out / build_lesson.STYLESHEET).read_text()
+    assert '.fdl-toc' in css and '.jp-Notebook' in css and '.highlight' in css  # the book's, JupyterLab's, the code colours
+    for name, html in pages.items():
+        assert '<style' not in html and html.count('<link rel="stylesheet" href="_static/book.css">') == 1, name
+        assert len(html) < len(css) + 200_000 or name.startswith('fdl.'), name
+
+
+def test_figures_are_described(book):
+    _, pages, _ = book
+    alts = [a for _, a in re.findall(r'<img [^>]*alt=(["\'])(.*?)\1', pages['01_widgets.html'])]
+    assert alts == ['Figure: plot "squares" of n squared against n'], alts
+    assert 'No description' not in pages['01_widgets.html']
+
+
+def test_headings_anchor_on_plain_words(book):
+    _, pages, _ = book
+    html = pages['01_widgets.html']
+    assert 'id="The-shortcut-E-X-2-E-X-2"' in html and 'href="#The-shortcut-E-X-2-E-X-2"' in html
+    assert all(re.fullmatch(r'[A-Za-z0-9_-]+', a) for a in re.findall(r'<h[1-6] id="([^"]*)"', html))
+    assert build_lesson.plain_id("Exercise-3:-the-gradient-under-reduction='sum'") == 'Exercise-3-the-gradient-under-reduction-sum'
+
+
+def test_lesson_pages_link_their_notebook_byte_for_byte(book):
+    out, pages, stdout = book
+    assert re.search(r'<a download="" href="notebooks/01_widgets.ipynb">', pages['01_widgets.html'])
+    sources = [Path(m) for m in re.findall(r'executing (\S+\.ipynb)', stdout)]  # as the build names them
+    assert sorted(p.name for p in (out / 'notebooks').iterdir()) == sorted(p.name for p in sources) == ['01_widgets.ipynb', 'index.ipynb']
+    for nb in sources: assert (out / 'notebooks' / nb.name).read_bytes() == nb.read_bytes(), nb
+
+
+def test_search_index_is_a_script_with_pages_sections_and_names(book):
+    out, pages, _ = book
+    import json
+    js = (out / '_static' / 'search-index.js').read_text()
+    docs = json.loads(js[js.index('=') + 1:].strip().rstrip(';'))['docs']
+    by = {(d['kind'], d['href']): d for d in docs}
+    assert ('page', '01_widgets.html') in by and 'Euler' in by['page', '01_widgets.html']['text']
+    assert ('section', '01_widgets.html#Under-the-hood') in by
+    assert by['symbol', 'fdl.softmax.html#fdl.softmax.logsumexp']['name'] == 'logsumexp'
+    assert (out / '_static' / 'minisearch.js').read_bytes() == (ROOT / 'tools/book/vendor/minisearch/minisearch.js').read_bytes()
+    for name, html in pages.items():
+        assert html.index('_static/minisearch.js') < html.index('_static/search-index.js') < html.index('_static/search.js'), name
+        assert 'id="fdl-q"' in html, name
+
+
+def test_source_pages_anchor_lines_and_names(book):
+    _, pages, _ = book
+    html = pages['fdl.stats.html']
+    import fdl.stats, inspect
+    line = inspect.getsourcelines(fdl.stats.var)[1]
+    assert 'id="fdl.stats.var"' in html and f'id="L{line}"' in html and 'href="#fdl.stats.var"' in html
+    assert '<h1 id="fdl-stats-py">' in html or re.search(r'<h1 id="[^"]*">fdl/stats\.py', html)
+
+
+def test_browser_check_reports_missing_alt_text_places_and_outside_links(book, tmp_path):
+    need_chromium()
+    out, pages, _ = book
+    broken = tmp_path / 'broken2'
+    shutil.copytree(out, broken)
+    lesson = pages['01_widgets.html']
+    (broken / 'noalt.html').write_text(re.sub(r'(<img [^>]*)alt=(["\']).*?\2', r'\1alt="No description has been provided for this image"', lesson, count=1))
+    (broken / 'noplace.html').write_text(lesson.replace('</main>', '<a href="fdl.stats.html#fdl.stats.nothing_here">x</a></main>', 1))
+    (broken / 'outside.html').write_text(lesson.replace('</head>', '<script src="../../outside.js"></script></head>', 1))
+    (broken / 'nosearch.html').write_text(lesson.replace('<script src="_static/search-index.js"></script>', '', 1))
+    text = '\n'.join(check_book.check_book(broken))
+    assert 'noalt.html: a figure has no description' in text, text
+    assert 'noplace.html: link to a missing place: fdl.stats.html#fdl.stats.nothing_here' in text, text
+    assert 'outside.html: request outside the book folder' in text, text
+    assert 'nosearch.html: the search box is missing or its index did not load' in text, text

@@ -17,7 +17,9 @@ import re
 import shutil
 import sys
 import time
+import urllib.parse
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK_DIR = Path(__file__).resolve().parent / 'book'
@@ -165,7 +167,8 @@ def static_widgets(nb) -> int:
             else:
                 body = f'<pre>{_esc("".join(data.get("text/plain", "")))}</pre><span>[ipywidgets widget: live in Jupyter]</span>'
                 interactive = False
-            note = f'<span class="fdl-widget-note">({NOTE})</span>' if interactive else ''
+            tooltip = state.get(model_id, {}).get('state', {}).get('tooltip')  # says what the widget does when live
+            note = f'<span class="fdl-widget-note">({_esc(f"in Jupyter: {tooltip}" if tooltip else NOTE)})</span>' if interactive else ''
             del data[WIDGET_VIEW]
             data['text/html'] = f'<div class="fdl-widget">{body}{note}</div>'
             n += 1
@@ -175,9 +178,22 @@ def static_widgets(nb) -> int:
 
 # ---------------------------------------------------------------- preparing a notebook for its page
 
-def prepare_for_page(nb) -> bool:
-    "Drop `#| hide` cells, strip directive lines, mark `#| solution` cells, point `.ipynb` links at pages; True if math."
-    cells, has_math = [], False
+_defines_re = re.compile(r'^(?:async\s+)?(?:def|class)\s+(\w+)', re.M)
+
+
+def hidden_summary(source: str) -> str | None:
+    "The summary line under which a `#| hide` cell that defines functions or classes is shown, collapsed; else None."
+    names = list(dict.fromkeys(_defines_re.findall(source)))
+    if not names: return None
+    shown = ', '.join(names[:6]) + (', ...' if len(names) > 6 else '')
+    return f'Hidden in the notebook, the code of {shown} (click to read)'
+
+
+def prepare_for_page(nb, cell_sources: dict | None = None) -> bool:
+    """Drop `#| hide` cells (those that define something are kept, collapsed), strip directive lines, mark `#| solution`
+    cells, link exported cells to their source page (`cell_sources`: cell id -> href and text), point `.ipynb` links
+    at pages; True if the page has math."""
+    cells, has_math, cell_sources = [], False, cell_sources or {}
     for cell in nb.cells:
         if cell.cell_type == 'markdown':
             cell.source = _ipynb_link_re.sub(r'\1\2.html', cell.source)
@@ -188,8 +204,14 @@ def prepare_for_page(nb) -> bool:
             cells.append(cell)
             continue
         directives, source = split_directives(cell.source)
-        if 'hide' in directives or _is_off(directives.get('include', 'true')): continue
+        if _is_off(directives.get('include', 'true')): continue
+        if 'hide' in directives:
+            summary = hidden_summary(source)
+            if summary is None: continue  # hidden checks stay in the notebook and in nbdev_test
+            cell.metadata['fdl_hidden'] = summary
+            cell.outputs = []
         cell.source = source
+        if cell.get('id') in cell_sources: cell.metadata['fdl_source'] = cell_sources[cell['id']]
         if 'solution' in directives: cell.metadata['fdl_solution'] = True  # an exercise's solution: shown closed
         if _is_off(directives.get('output', 'true')): cell.outputs = []
         if 'hide_input' in directives or _is_off(directives.get('echo', 'true')):
@@ -288,12 +310,52 @@ def execute_notebook(nb, nb_path: Path, timeout: int = 300):
         for i, src in skipped.items(): nb.cells[i].source = src
 
 
+# Run first in each book kernel: every matplotlib figure the inline backend shows gets alt text in its output's
+# metadata, read from the figure itself (title, axis labels, legend), so the page can describe it.
+FIGURE_ALT = r"""
+def _fdl_describe_figure(fig):
+    parts = [fig._suptitle.get_text()] if getattr(fig, '_suptitle', None) else []
+    for ax in fig.axes:
+        if not ax.axison and not ax.get_title(): continue
+        title, x, y = ax.get_title(), ax.get_xlabel(), ax.get_ylabel()
+        what = f'plot "{title}"' if title else 'plot'
+        if x or y: what += f' of {y or "values"} against {x or "position"}'
+        labels = [l for l in ax.get_legend_handles_labels()[1] if not l.startswith('_')]
+        if labels: what += ' (' + ', '.join(labels) + ')'
+        parts.append(what)
+    text = '; '.join(p for p in parts if p)
+    return 'Figure: ' + text if any(c.isalpha() for c in text.replace('plot', '')) else 'untitled figure'
+
+def _fdl_alt_text():
+    import matplotlib_inline.backend_inline as bi
+    fetch = bi._fetch_figure_metadata  # what the inline backend attaches to each figure it displays
+    def with_alt(fig):
+        md = dict(fetch(fig) or {})
+        md['alt'] = _fdl_describe_figure(fig)
+        return md
+    bi._fetch_figure_metadata = with_alt
+
+try: _fdl_alt_text()
+except Exception: pass  # a figure without alt text is reported by tools/check_book.py
+del _fdl_alt_text
+"""
+
+
 def _execute(nb, nb_path: Path, timeout: int):
+    import nbformat
+    if not any(c.cell_type == 'code' and c.source.strip() for c in nb.cells): return nb
+    uses_matplotlib = any(c.cell_type == 'code' and ('matplotlib' in c.source or 'plot' in c.source) for c in nb.cells)
+    if uses_matplotlib: nb.cells.insert(0, nbformat.v4.new_code_cell(FIGURE_ALT))
+    try: return _execute_cells(nb, nb_path, timeout, offset=int(uses_matplotlib))
+    finally:
+        if uses_matplotlib: del nb.cells[0]
+
+
+def _execute_cells(nb, nb_path: Path, timeout: int, offset: int = 0):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellControlSignal, CellExecutionError, CellTimeoutError, DeadKernelError
-    if not any(c.cell_type == 'code' and c.source.strip() for c in nb.cells): return nb
     current = {}
-    def on_cell_start(cell, cell_index): current['index'] = cell_index
+    def on_cell_start(cell, cell_index): current['index'] = cell_index - offset
     client = NotebookClient(nb, timeout=timeout, kernel_name='python3', allow_errors=False,
                             store_widget_state=True, record_timing=False, on_cell_start=on_cell_start,
                             kernel_manager_class=_kernel_manager_class(),
@@ -301,7 +363,7 @@ def _execute(nb, nb_path: Path, timeout: int):
                             resources={'metadata': {'path': str(nb_path.parent)}})
     try: client.execute()
     except (CellExecutionError, CellTimeoutError, DeadKernelError, CellControlSignal, RuntimeError) as e:
-        msg = describe_failure(nb_path, nb, current.get('index'), e)
+        msg = describe_failure(nb_path, SimpleNamespace(cells=nb.cells[offset:]), current.get('index'), e)
         if isinstance(e, (CellTimeoutError, TimeoutError)):
             msg += f'\n  the cell ran longer than the {timeout} s allowed per cell (--timeout)'
         raise BuildError(msg) from None
@@ -352,18 +414,148 @@ def _prepare_out(out: Path):
     (out / MARKER).write_text('written by tools/build_lesson.py; rebuilt from scratch each time\n')
 
 
-def build(notebooks: list[Path], out: Path, timeout: int = 300, book_name: str = 'fdl', log=print) -> Path:
-    "Execute `notebooks` and write the book into `out`; returns the path of its index page."
+# ---------------------------------------------------------------- anchors, stylesheet, sources, search
+
+_heading_id_re = re.compile(r'<h([1-6]) id="([^"]+)"')
+
+
+def plain_id(heading_id: str) -> str:
+    "A heading's anchor in plain words: `The-shortcut-$\\operatorname{E}[X^2]$` -> `The-shortcut-E-X-2`."
+    text = re.sub(r'\\[A-Za-z]+', ' ', urllib.parse.unquote(html.unescape(heading_id)))
+    return '-'.join(re.findall(r'[A-Za-z0-9_]+', text)) or 'section'
+
+
+def plain_anchors(body: str) -> tuple[str, dict[str, str]]:
+    "Give every heading an anchor of plain words, and point the page's links at it; returns the page and old -> new."
+    renames, taken = {}, set()
+    for _, old in _heading_id_re.findall(body):
+        new, k = plain_id(old), 2
+        while new in taken: new, k = f'{plain_id(old)}-{k}', k + 1
+        taken.add(new)
+        if new != old: renames[old] = new
+    for old, new in renames.items():
+        body = body.replace(f'id="{old}"', f'id="{new}"').replace(f'href="#{old}"', f'href="#{new}"')
+    return body, renames
+
+
+_style_re = re.compile(r'\s*<style type="text/css">(.*?)</style>', re.S)
+STYLESHEET = '_static/book.css'
+
+
+def shared_stylesheet(page: str) -> tuple[str, str]:
+    "Move the `<style>` blocks of a page's head into one stylesheet; returns the page linking it, and the CSS."
+    head, sep, rest = page.partition('</head>')
+    css = '\n'.join(m.strip() for m in _style_re.findall(head))
+    head = _style_re.sub('', head).rstrip() + f'\n<link rel="stylesheet" href="{STYLESHEET}">\n'
+    return head + sep + rest, css
+
+
+_code_re = re.compile(r'<div class="highlight[^"]*"><pre>.*?</pre></div>', re.S)  # a code cell's input
+_marker_re = re.compile(r'^# %% \.\./(nbs/[^\s#]+\.ipynb) #(\S+)\s*$', re.M)
+
+
+def exported_cells(fdl_dir: Path) -> dict[str, dict]:
+    "For each exported notebook cell (by id): the source page and line its code starts at, from nbdev's markers."
+    cells = {}
+    for py in sorted(fdl_dir.glob('*.py')):
+        src = py.read_text(encoding='utf-8')
+        for m in _marker_re.finditer(src):
+            line = src.count('\n', 0, m.start()) + 2
+            cells[m.group(2)] = {'href': f'{source_page(py)}#L{line}', 'text': f'fdl/{py.name}, line {line}'}
+    return cells
+
+
+def source_modules(fdl_dir: Path) -> list[Path]:
+    "The modules of fdl that get a source page: every `fdl/*.py` but `__init__.py` and nbdev's index."
+    return [p for p in sorted(fdl_dir.glob('*.py')) if p.name not in ('__init__.py', '_modidx.py')]
+
+
+def source_page(py: Path) -> str: return f'fdl.{py.stem}.html'
+
+
+def source_notebook(py: Path, rendered: dict):
+    "A notebook holding a module's source page: a heading and the highlighted code with its outline, as raw HTML."
     import nbformat
+    title = f'fdl/{py.name}'
+    raw = nbformat.v4.new_raw_cell(f'<div class="fdl-src">{rendered["outline"]}{rendered["body"]}</div>')
+    raw.metadata.update(raw_mimetype='text/html', fdl_raw_html=True)
+    intro = nbformat.v4.new_markdown_cell(
+        f'# {title}\n\nThe code of `fdl.{py.stem}` as `nbdev_export` writes it from the lessons ({rendered["lines"]} lines). '
+        'Each name in the outline jumps to its definition; "lesson" beside a definition opens the notebook cell that '
+        'writes it; every line number is a link to that line.')
+    return nbformat.v4.new_notebook(cells=[intro, raw], metadata={'title': f'{title} · source'})
+
+
+def shown_on_page(cell) -> bool:
+    "Whether a notebook cell appears on its page (hidden cells only when they define something, collapsed)."
+    if cell.cell_type != 'code': return True
+    directives, source = split_directives(cell.source)
+    if _is_off(directives.get('include', 'true')): return False
+    return 'hide' not in directives or hidden_summary(source) is not None
+
+
+_cell_id_re = re.compile(r'id="cell-id=([^"]+)"')
+
+
+def link_code_names(body: str, targets: dict[str, str], skips: dict[str, set], link_names) -> str:
+    "Link the fdl names in each code cell's highlighted input to their definitions, skipping the names the cell binds."
+    starts = [(m.start(), m.group(1)) for m in _cell_id_re.finditer(body)]
+    def one(m):
+        cell = next((cid for pos, cid in reversed(starts) if pos < m.start()), None)
+        return link_names(m.group(0), targets, skips.get(cell, set()))
+    return _code_re.sub(one, body)
+
+
+def _plain_text(markdown: str) -> str:
+    "Markdown as searchable words: no markup, links or math delimiters."
+    text = re.sub(r'\]\([^)]*\)', ']', markdown)
+    text = re.sub(r'<[^>]+>|[`*_#>$\[\]|]', ' ', text)
+    return re.sub(r'\s+', ' ', text).strip()
+
+
+def search_docs(page: dict, nb, body: str) -> list[dict]:
+    "The search entries of a page: the page itself (title and prose) and each of its `##`/`###` sections."
+    prose = ' '.join(_plain_text(c.source) for c in nb.cells if c.cell_type == 'markdown')
+    docs = [{'kind': 'page', 'title': page['title'], 'text': prose[:60_000], 'href': page['href'], 'where': ''}]
+    for level, anchor, inner in re.findall(r'<h([23]) id="([^"]+)"[^>]*>(.*?)</h\1>', body, re.S):
+        text = html.unescape(re.sub(r'<[^>]+>', '', re.sub(r'<a class="anchor-link".*?</a>', '', inner, flags=re.S))).strip()
+        if text: docs.append({'kind': 'section', 'title': text, 'href': f'{page["href"]}#{anchor}', 'where': page['title']})
+    return docs
+
+
+def write_search(out: Path, docs: list[dict]) -> int:
+    "Write the search index as a script (`window.FDL_SEARCH`) plus MiniSearch and the search box's code; returns bytes."
+    import json
+    static = out / '_static'
+    static.mkdir(exist_ok=True)
+    for i, d in enumerate(docs): d['id'] = i
+    (static / 'search-index.js').write_text(
+        '// written by tools/build_lesson.py: the lesson book\'s search entries\nwindow.FDL_SEARCH = '
+        + json.dumps({'docs': docs}, ensure_ascii=False, separators=(',', ':')) + ';\n', encoding='utf-8')
+    shutil.copy2(BOOK_DIR / 'vendor' / 'minisearch' / 'minisearch.js', static / 'minisearch.js')
+    shutil.copy2(BOOK_DIR / 'vendor' / 'minisearch' / 'LICENSE.txt', static / 'minisearch-LICENSE.txt')
+    shutil.copy2(BOOK_DIR / 'search.js', static / 'search.js')
+    return sum((static / f).stat().st_size for f in ('search-index.js', 'minisearch.js', 'search.js'))
+
+
+def build(notebooks: list[Path], out: Path, timeout: int = 300, book_name: str = 'fdl', log=print,
+          fdl_dir: Path = ROOT / 'fdl') -> Path:
+    "Execute `notebooks` and write the book into `out` (with a source page per fdl module); returns its index page."
+    import nbformat
+    sys.path.insert(0, str(BOOK_DIR))
+    import sources
     if not notebooks: raise BuildError('no notebooks to build')
     missing = [str(p) for p in notebooks if not p.is_file()]
     if missing: raise BuildError(f'notebook not found: {", ".join(missing)}')
     notebooks = [Path(p).resolve() for p in notebooks]
     nbs = [nbformat.read(p, as_version=4) for p in notebooks]
-    pages = [{'href': page_name(p), 'title': notebook_title(nb, p.stem)} for p, nb in zip(notebooks, nbs)]
-    if len({p['href'] for p in pages}) < len(pages): raise BuildError('two notebooks would write the same page')
+    pages = [{'href': page_name(p), 'title': notebook_title(nb, p.stem), 'notebook': f'notebooks/{p.name}',
+              'notebook_name': p.name} for p, nb in zip(notebooks, nbs)]
+    modules = source_modules(fdl_dir)
+    src_pages = [{'href': source_page(py), 'title': f'fdl.{py.stem}'} for py in modules]
+    if len({p['href'] for p in pages + src_pages}) < len(pages + src_pages): raise BuildError('two pages would have the same name')
     out = Path(out).resolve()
-    log(f'==> lesson book: {len(notebooks)} notebook(s) -> {out}')
+    log(f'==> lesson book: {len(notebooks)} notebook(s) and {len(modules)} source page(s) -> {out}')
     t_all = time.perf_counter()
     for i, (p, nb) in enumerate(zip(notebooks, nbs)):
         log(f'[{i + 1}/{len(nbs)}] executing {_rel(p)} ...', end=' ', flush=True)
@@ -375,25 +567,57 @@ def build(notebooks: list[Path], out: Path, timeout: int = 300, book_name: str =
         log(f'ok, {time.perf_counter() - t:.1f} s')
     log(f'==> all notebooks ran in {time.perf_counter() - t_all:.1f} s; writing pages')
     _prepare_out(out)
+    (out / 'notebooks').mkdir()
+    for p in notebooks: shutil.copyfile(p, out / 'notebooks' / p.name)  # the cleaned notebook, byte for byte
     exporter = make_exporter()
-    css = (BOOK_DIR / 'book.css').read_text()
-    any_math = False
-    for i, (p, nb, page) in enumerate(zip(notebooks, nbs, pages)):
+    css = (BOOK_DIR / 'book.css').read_text() + '\n' + (BOOK_DIR / 'source.css').read_text()
+    lesson_of = {f'nbs/{p.name}#{c.get("id")}': f'{page["href"]}#cell-id={c.get("id")}'
+                 for p, nb, page in zip(notebooks, nbs, pages) for c in nb.cells if shown_on_page(c)}
+    names = sources.link_targets({f'fdl.{py.stem}': py for py in modules}, page=lambda mod: f'{mod}.html')
+    cell_sources = exported_cells(fdl_dir)
+    skips = []  # per notebook: cell id -> the names its code binds itself (those are not fdl's, so not linked)
+    for nb in nbs:
+        code = [c for c in nb.cells if c.cell_type == 'code']
+        skips.append(dict(zip((c.get('id') for c in code), sources.notebook_skips([c.source for c in code]))))
+    docs, any_math, shared_css, written = [], False, None, {}
+    entries = [(p, nb, page, False) for p, nb, page in zip(notebooks, nbs, pages)]
+    for py, page in zip(modules, src_pages):
+        rendered = sources.render_source(py, f'fdl.{py.stem}', lesson_of.get)
+        entries.append((py, source_notebook(py, rendered), page, True))
+        docs += [{'kind': 'symbol', 'title': s['qualname'], 'name': s['name'], 'href': f'{page["href"]}#{s["anchor"]}',
+                  'where': f'fdl/{py.name}, line {s["line"]}'} for s in sources.module_symbols(py, f'fdl.{py.stem}')]
+    for i, (p, nb, page, is_source) in enumerate(entries):
         n_widgets = static_widgets(nb)
-        has_math = prepare_for_page(nb)
+        has_math = prepare_for_page(nb, None if is_source else cell_sources)
         any_math |= has_math
         title = page['title'] if page['title'] == book_name else f'{page["title"]} · {book_name}'
         nb.metadata['title'] = title
         resources = {'metadata': {'name': p.stem, 'path': str(p.parent)},
-                     'book': {'name': book_name, 'pages': pages, 'current': page, 'has_math': has_math, 'css': css,
-                              'hood_summary': HOOD_SUMMARY,
-                              'prev': pages[i - 1] if i > 0 else None,
-                              'next': pages[i + 1] if i + 1 < len(pages) else None}}
+                     'book': {'name': book_name, 'pages': pages, 'sources': src_pages, 'current': page,
+                              'has_math': has_math, 'css': css, 'hood_summary': HOOD_SUMMARY,
+                              'prev': None if is_source or i == 0 else pages[i - 1],
+                              'next': None if is_source or i + 1 >= len(pages) else pages[i + 1]}}
         body, _ = exporter.from_notebook_node(nb, resources=resources)
+        body, css_here = shared_stylesheet(body)
+        if shared_css is None: shared_css = css_here
+        elif css_here != shared_css: raise BuildError(f'{page["href"]} would need a stylesheet of its own')
+        body, renames = plain_anchors(body)
         body = body.replace('<!--fdl-outline-->', page_outline(body), 1)
-        (out / page['href']).write_text(body, encoding='utf-8')
+        if not is_source: body = link_code_names(body, names, skips[i], sources.link_names)
+        docs += search_docs(page, nb, body) if not is_source else [
+            {'kind': 'page', 'title': f'{page["title"]} (source)', 'text': '', 'href': page['href'], 'where': f'fdl/{p.name}'}]
+        written[page['href']] = (body, renames)
         extra = f', {n_widgets} widget(s) rendered statically' if n_widgets else ''
-        log(f'    wrote {page["href"]} ({len(body) / 1024:.0f} KB{", math" if has_math else ""}{extra})')
+        log(f'    {page["href"]} ({len(body) / 1024:.0f} KB{", math" if has_math else ""}{extra})')
+    renamed = {f'{href}#{old}': f'{href}#{new}' for href, (_, renames) in written.items() for old, new in renames.items()}
+    for href, (body, _) in written.items():  # links from one page to another page's renamed headings
+        for old, new in renamed.items(): body = body.replace(f'href="{old}"', f'href="{new}"')
+        (out / href).write_text(body, encoding='utf-8')
+    (out / STYLESHEET).parent.mkdir(exist_ok=True)
+    (out / STYLESHEET).write_text(shared_css or '', encoding='utf-8')
+    size = write_search(out, docs)
+    log(f'    wrote {len(written)} pages, one stylesheet ({len(shared_css or "") / 1024:.0f} KB), '
+        f'search over {len(docs)} entries ({size / 1024:.0f} KB), {len(notebooks)} notebooks to download')
     if any_math:
         size = copy_mathjax(out / MATHJAX_DIR)
         log(f'    copied MathJax v2 into {MATHJAX_DIR} ({size / 1e6:.1f} MB)')

@@ -8,7 +8,10 @@ URL is recorded and aborted, since the book must work offline. Checked on every 
 <title> and a rendered <h1>; every <img> loaded; no console errors and no uncaught page errors; no
 network requests; every link to a local file points at a file that exists; math typeset by MathJax;
 an `Under the hood` section collapsed (closed <details>, marked optional) and linked from the page outline;
-exercise solutions closed on load and opening on click.
+exercise solutions closed on load and opening on click; every figure described by its alt text; the
+search box and its index on every page; every link to a place on a page (`page.html#id`) finds that place;
+no request for a file outside the book folder. For fdl's own book it also types "logsumexp" into the search
+box and chooses fdl.softmax.logsumexp, and follows a name in lesson 04's code to its source and back.
 Exit status 1 if anything is wrong. `check_book(folder)` returns the list of problems.
 """
 from __future__ import annotations
@@ -40,6 +43,9 @@ async (mathTimeout) => {
   r.badImages = [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))
                  .map(i => (i.getAttribute('src') || '').slice(0, 80));
   r.links = [...document.querySelectorAll('a[href]')].map(a => [a.href, a.innerText.trim().slice(0, 40)]);
+  r.alts = [...document.images].map(i => (i.getAttribute('alt') || '').trim());
+  r.search = {box: !!document.getElementById('fdl-q'), engine: !!window.MiniSearch,
+              entries: window.FDL_SEARCH ? window.FDL_SEARCH.docs.length : 0};
   const hoodHeading = [...document.querySelectorAll('h2')].find(h => /^under the hood/i.test(h.innerText.trim()));
   r.hood = hoodHeading ? {
     anchor: hoodHeading.id,
@@ -81,9 +87,14 @@ def _check_page(context, page_path: Path, folder: Path, math_timeout_ms: int, sc
     problems, network, console, failed = [], [], [], set()
     page = context.new_page()
 
+    inside = str(folder.resolve()) + os.sep
+
     def on_route(route):
         url = route.request.url
-        if url.startswith(LOCAL_SCHEMES): route.continue_()
+        if url.startswith('file:') and not unquote(urlparse(url).path).startswith(inside):
+            problems.append(f'{name}: request outside the book folder (blocked): {unquote(urlparse(url).path)}')
+            route.abort()
+        elif url.startswith(LOCAL_SCHEMES): route.continue_()
         else:
             if url not in network: network.append(url)
             route.abort()
@@ -141,21 +152,96 @@ def _check_page(context, page_path: Path, folder: Path, math_timeout_ms: int, sc
     sol = info['solutions']
     if sol['openAtLoad'] or sol['visibleAtLoad']: problems.append(f'{name}: {max(sol["openAtLoad"], sol["visibleAtLoad"])} solution(s) shown open when the page loads')
     if sol['n'] and not sol.get('opensOnClick'): problems.append(f'{name}: a solution does not open when its summary is clicked')
+    for alt in info['alts']:
+        if not alt or alt.lower().startswith(PLACEHOLDER_ALTS):
+            problems.append(f'{name}: a figure has no description (alt text {alt!r}): give it a title or axis labels')
+    if not (info['search']['box'] and info['search']['engine'] and info['search']['entries']):
+        problems.append(f'{name}: the search box is missing or its index did not load ({info["search"]})')
     for href, text in info['links']:
         u = urlparse(href)
         if u.scheme != 'file': continue  # web links are not followed, so they need no network
         target = Path(unquote(u.path))
+        try: shown = target.relative_to(folder.resolve())
+        except ValueError:
+            problems.append(f'{name}: link outside the book folder: {target} (link text {text!r})')
+            continue
         if not target.exists():
-            try: shown = target.relative_to(folder.resolve())
-            except ValueError: shown = target
             kind = 'page' if target.suffix == '.html' else 'file'
             problems.append(f'{name}: link to a missing {kind}: {shown} (link text {text!r})')
+        elif u.fragment and target.suffix == '.html' and not _has_id(target, unquote(u.fragment)):
+            problems.append(f'{name}: link to a missing place: {shown}#{unquote(u.fragment)} (link text {text!r})')
+    return problems
+
+
+PLACEHOLDER_ALTS = ('no description', 'untitled figure')
+_ids: dict[Path, set[str]] = {}
+
+
+def _has_id(page: Path, fragment: str) -> bool:
+    "Whether `page` has an element with id `fragment` (read once per page)."
+    import html, re
+    if page not in _ids:
+        _ids[page] = {html.unescape(m) for m in re.findall(r'\bid="([^"]*)"', page.read_text(encoding='utf-8'))}
+    return fragment in _ids[page]
+
+
+def check_search(context, folder: Path, term: str, expect: list[str], choose: str) -> list[str]:
+    "Type `term` into the search box of the first page: `expect` hrefs must be listed; `choose` must land on its target."
+    page, problems = context.new_page(), []
+    page.route('**/*', lambda route: route.continue_() if route.request.url.startswith(LOCAL_SCHEMES) else route.abort())
+    first = sorted(folder.glob('*.html'))[0]
+    try:
+        page.goto(first.resolve().as_uri(), wait_until='load')
+        page.keyboard.press('/')  # the shortcut that focuses the box
+        page.keyboard.type(term, delay=20)
+        page.wait_for_selector('#fdl-results li', timeout=5_000)
+        hrefs = page.eval_on_selector_all('#fdl-results a', 'as => as.map(a => a.getAttribute("href"))')
+        for want in expect:
+            if want not in hrefs: problems.append(f'search {term!r}: {want} is not among the results {hrefs}')
+        if choose in hrefs:
+            for _ in range(hrefs.index(choose)): page.keyboard.press('ArrowDown')
+            with page.expect_navigation(): page.keyboard.press('Enter')
+            url = urlparse(page.url)
+            got = f'{Path(unquote(url.path)).name}#{unquote(url.fragment)}'
+            if got != choose: problems.append(f'search {term!r}: choosing {choose} landed on {got}')
+            elif not page.evaluate('id => { const e = document.getElementById(id); if (!e) return false;'
+                                   ' const r = e.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }',
+                                   unquote(url.fragment)):
+                problems.append(f'search {term!r}: {choose} is not scrolled into view')
+        else: problems.append(f'search {term!r}: nothing to choose, {choose} not listed')
+    except Exception as e: problems.append(f'search {term!r}: {e}')
+    finally: page.close()
+    return problems
+
+
+def check_symbol_link(context, folder: Path, lesson: str) -> list[str]:
+    "Follow the first fdl name linked in a code cell of `lesson`: it must open the name's source line; back must return."
+    page, problems = context.new_page(), []
+    page.route('**/*', lambda route: route.continue_() if route.request.url.startswith(LOCAL_SCHEMES) else route.abort())
+    try:
+        start = (folder / lesson).resolve().as_uri()
+        page.goto(start, wait_until='load')
+        link = page.query_selector('.jp-InputArea a.fdl-sym')
+        if link is None: return [f'{lesson}: no fdl name in its code is linked to its source']
+        href = link.get_attribute('href')
+        link.scroll_into_view_if_needed()
+        with page.expect_navigation(): link.click()
+        url = urlparse(page.url)
+        if f'{Path(unquote(url.path)).name}#{unquote(url.fragment)}' != href:
+            problems.append(f'{lesson}: the link {href} opened {page.url}')
+        elif not page.evaluate('id => !!document.getElementById(id)', unquote(url.fragment)):
+            problems.append(f'{lesson}: {href} has no such place on its page')
+        page.go_back(wait_until='load')
+        if urlparse(page.url).path != urlparse(start).path: problems.append(f'{lesson}: back from {href} went to {page.url}')
+    except Exception as e: problems.append(f'{lesson}: following a name link: {e}')
+    finally: page.close()
     return problems
 
 
 def check_book(folder, *, chromium: str | None = None, screenshots=None, math_timeout_ms: int = 20_000,
-               log=None) -> list[str]:
-    "Open every .html page of the book in `folder` in headless Chromium; return the problems found."
+               log=None, search: tuple | None = None, symbol_link: str | None = None) -> list[str]:
+    """Open every .html page of the book in `folder` in headless Chromium; return the problems found.
+    `search=(term, expected hrefs, href to choose)` also tries the search box; `symbol_link='page.html'` follows a name link."""
     from playwright.sync_api import sync_playwright
     folder = Path(folder)
     pages = sorted(folder.glob('*.html'))
@@ -171,8 +257,17 @@ def check_book(folder, *, chromium: str | None = None, screenshots=None, math_ti
                 found = _check_page(context, p, folder, math_timeout_ms, Path(screenshots) if screenshots else None)
                 if log: log(f'{"ok  " if not found else "FAIL"} {p.name}' + (f' ({len(found)} problem(s))' if found else ''))
                 problems += found
+            if search: problems += check_search(context, folder, *search)
+            if symbol_link: problems += check_symbol_link(context, folder, symbol_link)
         finally: browser.close()
     return problems
+
+
+# What a learner tries in fdl's own book: find logsumexp by typing, and follow a name from lesson 04's code to its source.
+FDL_PROBES = {'search': ('logsumexp', ['04_softmax.html', 'fdl.softmax.html#fdl.softmax.logsumexp'],
+                         'fdl.softmax.html#fdl.softmax.logsumexp'),
+              'symbol_link': '04_softmax.html'}
+FDL_PROBE_PAGES = ('04_softmax.html', 'fdl.softmax.html')
 
 
 def main(argv=None) -> int:
@@ -182,8 +277,9 @@ def main(argv=None) -> int:
     ap.add_argument('--screenshots', type=Path, help='also save a screenshot of each page into this folder')
     args = ap.parse_args(argv)
     print(f'==> checking the lesson book in {args.folder.resolve()} with headless Chromium', flush=True)
+    probes = FDL_PROBES if all((args.folder / f).exists() for f in FDL_PROBE_PAGES) else {}
     try: problems = check_book(args.folder, chromium=args.chromium, screenshots=args.screenshots,
-                               log=lambda s: print(s, flush=True))
+                               log=lambda s: print(s, flush=True), **probes)
     except FileNotFoundError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
