@@ -221,7 +221,7 @@ def check_symbol_link(context, folder: Path, lesson: str) -> list[str]:
     try:
         start = (folder / lesson).resolve().as_uri()
         page.goto(start, wait_until='load')
-        link = page.query_selector('.jp-InputArea a.fdl-sym')
+        link = page.query_selector('.jp-InputArea a.fdl-sym[href*="#"]')  # a name, not a whole module
         if link is None: return [f'{lesson}: no fdl name in its code is linked to its source']
         href = link.get_attribute('href')
         link.scroll_into_view_if_needed()
@@ -229,8 +229,10 @@ def check_symbol_link(context, folder: Path, lesson: str) -> list[str]:
         url = urlparse(page.url)
         if f'{Path(unquote(url.path)).name}#{unquote(url.fragment)}' != href:
             problems.append(f'{lesson}: the link {href} opened {page.url}')
-        elif not page.evaluate('id => !!document.getElementById(id)', unquote(url.fragment)):
-            problems.append(f'{lesson}: {href} has no such place on its page')
+        elif not page.evaluate('id => { const e = document.getElementById(id); if (!e) return false;'
+                               ' const r = e.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }',
+                               unquote(url.fragment)):
+            problems.append(f'{lesson}: {href} is not shown where the link lands')
         page.go_back(wait_until='load')
         if urlparse(page.url).path != urlparse(start).path: problems.append(f'{lesson}: back from {href} went to {page.url}')
     except Exception as e: problems.append(f'{lesson}: following a name link: {e}')

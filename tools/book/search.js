@@ -27,7 +27,7 @@
       a.innerHTML = '<span class="fdl-kind"></span> <span class="fdl-title"></span><span class="fdl-where"></span>';
       a.children[0].textContent = KIND[r.kind] || r.kind;
       a.children[1].textContent = r.title;
-      a.children[2].textContent = r.where ? ' \u2014 ' + r.where : '';
+      a.children[2].textContent = r.where || '';
       li.appendChild(a);
       list.appendChild(li);
     });
