@@ -59,7 +59,8 @@ def book(tmp_path_factory):
         '#| export\ndef double(x): return 2 * x\ndouble(21)',
         "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9]); plt.title('squares'); plt.xlabel('n'); plt.ylabel('n squared');",
         f'#| hide\ndef {HIDDEN_DEF}(): return 3',
-        'md:## The shortcut $\\operatorname{E}[X^2] - \\operatorname{E}[X]^2$\n\nSee [it](#The-shortcut-E-X-2-E-X-2).',
+        f'#| hide\ndef hidden_check_5151(): return 4',
+        f'md:## The shortcut $\\operatorname{{E}}[X^2] - \\operatorname{{E}}[X]^2$\n\nSee [it](#The-shortcut-E-X-2-E-X-2); `{HIDDEN_DEF}` is in a hidden cell.',
         "import ipywidgets as widgets\nwidgets.Button(description='Press me')",
         "from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='counting'): pass",
         "#| eval: false\nraise RuntimeError('shown, never run')",
@@ -90,6 +91,7 @@ def test_hidden_cells_and_directives_are_gone(book):
     html = pages['01_widgets.html']
     assert HIDDEN not in html and HIDDEN_NOSPACE not in html  # hidden checks are gone; a hidden definition is collapsed:
     assert re.search(rf'<details class="fdl-hidden"><summary>Hidden in the notebook, the code of {HIDDEN_DEF} \(click to read\)</summary>.*?{HIDDEN_DEF}.*?</details>', html, re.S)
+    assert 'hidden_check_5151' not in html  # hidden and named nowhere in the prose: a check, not something to read
     assert '#| export' not in html and '#|' not in html and 'default_exp' not in html
     assert re.search(r'>def</span>(<span class="w"> </span>)?<span class="nf">double</span>', html)  # the exported cell stays, highlighted
     assert re.search(r'<img [^>]*src="data:image/png;base64,', html)  # the figure is embedded
@@ -229,6 +231,9 @@ def test_the_real_lesson_book_passes_the_browser_check(tmp_path):
         page, = out.glob(f'{lesson}_*.html')
         assert '<details class="fdl-hood"' in page.read_text(), page.name
     for py in build_lesson.source_modules(ROOT / 'fdl'): assert (out / build_lesson.source_page(py)).is_file()
+    dunder, learner = (out / '02_dunder.html').read_text(), (out / '06_learner.html').read_text()
+    assert 'class="fdl-sym" href="fdl.learner.html#fdl.learner.Learner"' not in dunder  # lesson 02 writes its own Learner
+    assert 'class="fdl-sym" href="fdl.learner.html#fdl.learner.Learner"' in learner
     for nb in (ROOT / 'nbs').glob('*.ipynb'): assert (out / 'notebooks' / nb.name).read_bytes() == nb.read_bytes(), nb.name
     # typing "logsumexp" finds lesson 04 and fdl.softmax.logsumexp, and choosing it lands on its definition;
     # a name in lesson 04's code opens its source line, and back returns to the lesson

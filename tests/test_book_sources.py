@@ -141,7 +141,7 @@ def test_body_line_ids(pages, mod):
     assert len(ids) == len(set(ids))
     assert [i for i in ids if re.fullmatch(r'L\d+', i)] == [f'L{k}' for k in range(1, n + 1)]
     # each line number links to its own line
-    assert re.findall(r'<a class="fdl-src-ln" href="#L(\d+)">(\d+)</a>', page['body']) == [(str(k), str(k)) for k in range(1, n + 1)]
+    assert re.findall(r'<a class="fdl-src-ln" href="#L(\d+)" tabindex="-1">(\d+)</a>', page['body']) == [(str(k), str(k)) for k in range(1, n + 1)]
 
 
 @pytest.mark.parametrize('mod', MODULES)
@@ -167,7 +167,7 @@ def test_body_text_is_the_source():
 def test_body_lesson_links(pages):
     body = pages['fdl.stats']['body']
     line = re.search(r'<span class="fdl-src-line fdl-src-def" id="L\d+">.*?id="fdl.stats.var".*?\n</span>', body).group(0)
-    assert '<a class="fdl-src-lesson" href="03_stats.html#cell-ebcbd4c3" title="the lesson cell that writes it">lesson</a>' in line
+    assert '<a class="fdl-src-lesson" href="03_stats.html#cell-ebcbd4c3" title="the lesson cell that writes it" aria-label="the lesson cell that writes var">lesson</a>' in line
     assert 'class="highlight' in body and '<span class="k">def</span>' in body
 
 

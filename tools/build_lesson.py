@@ -147,7 +147,9 @@ def _output_html(out: dict) -> str:
     "A captured output of an Output widget, as plain HTML."
     if out.get('output_type') == 'stream': return f'<pre>{_esc(out.get("text", ""))}</pre>'
     data = out.get('data', {})
-    if 'image/png' in data: return f'<img src="data:image/png;base64,{data["image/png"]}">'
+    if 'image/png' in data:
+        alt = out.get('metadata', {}).get('image/png', {}).get('alt', '')
+        return f'<img src="data:image/png;base64,{data["image/png"]}" alt="{_esc(alt)}">'
     if 'text/html' in data: return ''.join(data['text/html'])
     if 'text/plain' in data: return f'<pre>{_esc("".join(data["text/plain"]))}</pre>'
     if out.get('output_type') == 'error': return f'<pre>{_esc(out.get("ename"))}: {_esc(out.get("evalue"))}</pre>'
@@ -181,10 +183,15 @@ def static_widgets(nb) -> int:
 _defines_re = re.compile(r'^(?:async\s+)?(?:def|class)\s+(\w+)', re.M)
 
 
-def hidden_summary(source: str) -> str | None:
-    "The summary line under which a `#| hide` cell that defines functions or classes is shown, collapsed; else None."
+def notebook_prose(nb) -> str: return '\n'.join(c.source for c in nb.cells if c.cell_type == 'markdown')
+
+
+def hidden_summary(directives: dict, source: str, prose: str) -> str | None:
+    """The summary line under which a `#| hide` cell is shown, collapsed, if it defines functions or classes that fdl
+    exports or that the page's prose names; else None (the cell stays hidden)."""
     names = list(dict.fromkeys(_defines_re.findall(source)))
-    if not names: return None
+    exported = bool({'export', 'exporti', 'exports'} & set(directives))
+    if not names or not (exported or any(re.search(rf'\b{re.escape(n)}\b', prose) for n in names)): return None
     shown = ', '.join(names[:6]) + (', ...' if len(names) > 6 else '')
     return f'Hidden in the notebook, the code of {shown} (click to read)'
 
@@ -193,7 +200,7 @@ def prepare_for_page(nb, cell_sources: dict | None = None) -> bool:
     """Drop `#| hide` cells (those that define something are kept, collapsed), strip directive lines, mark `#| solution`
     cells, link exported cells to their source page (`cell_sources`: cell id -> href and text), point `.ipynb` links
     at pages; True if the page has math."""
-    cells, has_math, cell_sources = [], False, cell_sources or {}
+    cells, has_math, cell_sources, prose = [], False, cell_sources or {}, notebook_prose(nb)
     for cell in nb.cells:
         if cell.cell_type == 'markdown':
             cell.source = _ipynb_link_re.sub(r'\1\2.html', cell.source)
@@ -206,7 +213,7 @@ def prepare_for_page(nb, cell_sources: dict | None = None) -> bool:
         directives, source = split_directives(cell.source)
         if _is_off(directives.get('include', 'true')): continue
         if 'hide' in directives:
-            summary = hidden_summary(source)
+            summary = hidden_summary(directives, source, prose)
             if summary is None: continue  # hidden checks stay in the notebook and in nbdev_test
             cell.metadata['fdl_hidden'] = summary
             cell.outputs = []
@@ -310,45 +317,42 @@ def execute_notebook(nb, nb_path: Path, timeout: int = 300):
         for i, src in skipped.items(): nb.cells[i].source = src
 
 
-# Run first in each book kernel: every matplotlib figure the inline backend shows gets alt text in its output's
-# metadata, read from the figure itself (title, axis labels, legend), so the page can describe it.
+# Run first in each book kernel: every matplotlib figure IPython shows (`plt.show()`, the end of a cell, `display(fig)`)
+# gets alt text in its output's metadata, read from the figure itself (titles, axis labels, legend), so the page can
+# describe it. IPython draws each figure with `IPython.core.pylabtools.print_figure`, looked up when matplotlib is first
+# used; wrapping it before then is enough. A figure with neither title nor labels is described as 'untitled figure',
+# which tools/check_book.py reports.
 FIGURE_ALT = r"""
+import IPython.core.pylabtools as _fdl_pt
+
 def _fdl_describe_figure(fig):
     parts = [fig._suptitle.get_text()] if getattr(fig, '_suptitle', None) else []
     for ax in fig.axes:
-        if not ax.axison and not ax.get_title(): continue
         title, x, y = ax.get_title(), ax.get_xlabel(), ax.get_ylabel()
+        if not (title or x or y): continue
         what = f'plot "{title}"' if title else 'plot'
         if x or y: what += f' of {y or "values"} against {x or "position"}'
         labels = [l for l in ax.get_legend_handles_labels()[1] if not l.startswith('_')]
-        if labels: what += ' (' + ', '.join(labels) + ')'
+        if labels: what += ' (legend: ' + '; '.join(f'"{l}"' for l in labels) + ')'
         parts.append(what)
-    text = '; '.join(p for p in parts if p)
-    return 'Figure: ' + text if any(c.isalpha() for c in text.replace('plot', '')) else 'untitled figure'
+    return 'Figure: ' + '; '.join(p for p in parts if p) if parts else 'untitled figure'
 
-def _fdl_alt_text():
-    import matplotlib_inline.backend_inline as bi
-    fetch = bi._fetch_figure_metadata  # what the inline backend attaches to each figure it displays
-    def with_alt(fig):
-        md = dict(fetch(fig) or {})
-        md['alt'] = _fdl_describe_figure(fig)
-        return md
-    bi._fetch_figure_metadata = with_alt
+def _fdl_print_figure(fig, fmt='png', *args, _print=_fdl_pt.print_figure, **kwargs):
+    data = _print(fig, fmt, *args, **kwargs)
+    return (data, {'alt': _fdl_describe_figure(fig)}) if fmt == 'png' and data else data
 
-try: _fdl_alt_text()
-except Exception: pass  # a figure without alt text is reported by tools/check_book.py
-del _fdl_alt_text
+_fdl_pt.print_figure = _fdl_print_figure
+del _fdl_pt
 """
 
 
 def _execute(nb, nb_path: Path, timeout: int):
     import nbformat
     if not any(c.cell_type == 'code' and c.source.strip() for c in nb.cells): return nb
-    uses_matplotlib = any(c.cell_type == 'code' and ('matplotlib' in c.source or 'plot' in c.source) for c in nb.cells)
-    if uses_matplotlib: nb.cells.insert(0, nbformat.v4.new_code_cell(FIGURE_ALT))
-    try: return _execute_cells(nb, nb_path, timeout, offset=int(uses_matplotlib))
-    finally:
-        if uses_matplotlib: del nb.cells[0]
+    nb.cells.insert(0, nbformat.v4.new_code_cell(FIGURE_ALT))
+    try: _execute_cells(nb, nb_path, timeout, offset=1)
+    finally: del nb.cells[0]
+    return nb
 
 
 def _execute_cells(nb, nb_path: Path, timeout: int, offset: int = 0):
@@ -481,17 +485,17 @@ def source_notebook(py: Path, rendered: dict):
     raw.metadata.update(raw_mimetype='text/html', fdl_raw_html=True)
     intro = nbformat.v4.new_markdown_cell(
         f'# {title}\n\nThe code of `fdl.{py.stem}` as `nbdev_export` writes it from the lessons ({rendered["lines"]} lines). '
-        'Each name in the outline jumps to its definition; "lesson" beside a definition opens the notebook cell that '
-        'writes it; every line number is a link to that line.')
+        'Each name in the outline jumps to its definition; "lesson" beside a definition opens the lesson page at the '
+        'cell that writes it; every line number is a link to that line.')
     return nbformat.v4.new_notebook(cells=[intro, raw], metadata={'title': f'{title} · source'})
 
 
-def shown_on_page(cell) -> bool:
-    "Whether a notebook cell appears on its page (hidden cells only when they define something, collapsed)."
+def shown_on_page(cell, prose: str) -> bool:
+    "Whether a notebook cell appears on its page (a hidden one only as `prepare_for_page` keeps it, collapsed)."
     if cell.cell_type != 'code': return True
     directives, source = split_directives(cell.source)
     if _is_off(directives.get('include', 'true')): return False
-    return 'hide' not in directives or hidden_summary(source) is not None
+    return 'hide' not in directives or hidden_summary(directives, source, prose) is not None
 
 
 _cell_id_re = re.compile(r'id="cell-id=([^"]+)"')
@@ -500,10 +504,23 @@ _cell_id_re = re.compile(r'id="cell-id=([^"]+)"')
 def link_code_names(body: str, targets: dict[str, str], skips: dict[str, set], link_names) -> str:
     "Link the fdl names in each code cell's highlighted input to their definitions, skipping the names the cell binds."
     starts = [(m.start(), m.group(1)) for m in _cell_id_re.finditer(body)]
+    if not starts and _code_re.search(body):  # without cell ids a cell's own names cannot be told from fdl's
+        raise BuildError('the page has code but no `id="cell-id=..."` cells: cannot tell which names a cell binds')
     def one(m):
         cell = next((cid for pos, cid in reversed(starts) if pos < m.start()), None)
         return link_names(m.group(0), targets, skips.get(cell, set()))
     return _code_re.sub(one, body)
+
+
+def is_public(qualname: str) -> bool:
+    "No part of the dotted name is private (`_x`); special methods such as `__enter__` are public."
+    return not any(part.startswith('_') and not (part.startswith('__') and part.endswith('__')) for part in qualname.split('.'))
+
+
+def plain_math(text: str) -> str:
+    "A heading's TeX as plain text: `$\\operatorname{E}[X^2]$` -> `E[X^2]`."
+    text = re.sub(r'\\(?:operatorname|mathrm|mathbf|mathbb|mathcal|text)\{([^}]*)\}', r'\1', text)
+    return re.sub(r'\\([A-Za-z]+)', r'\1', text).replace('$', '').replace('{', '').replace('}', '')
 
 
 def _plain_text(markdown: str) -> str:
@@ -519,7 +536,7 @@ def search_docs(page: dict, nb, body: str) -> list[dict]:
     docs = [{'kind': 'page', 'title': page['title'], 'text': prose[:60_000], 'href': page['href'], 'where': ''}]
     for level, anchor, inner in re.findall(r'<h([23]) id="([^"]+)"[^>]*>(.*?)</h\1>', body, re.S):
         text = html.unescape(re.sub(r'<[^>]+>', '', re.sub(r'<a class="anchor-link".*?</a>', '', inner, flags=re.S))).strip()
-        if text: docs.append({'kind': 'section', 'title': text, 'href': f'{page["href"]}#{anchor}', 'where': page['title']})
+        if text: docs.append({'kind': 'section', 'title': plain_math(text), 'href': f'{page["href"]}#{anchor}', 'where': page['title']})
     return docs
 
 
@@ -550,7 +567,7 @@ def build(notebooks: list[Path], out: Path, timeout: int = 300, book_name: str =
     notebooks = [Path(p).resolve() for p in notebooks]
     nbs = [nbformat.read(p, as_version=4) for p in notebooks]
     pages = [{'href': page_name(p), 'title': notebook_title(nb, p.stem), 'notebook': f'notebooks/{p.name}',
-              'notebook_name': p.name} for p, nb in zip(notebooks, nbs)]
+              'notebook_name': p.name, 'kind': 'index' if p.stem == 'index' else 'lesson'} for p, nb in zip(notebooks, nbs)]
     modules = source_modules(fdl_dir)
     src_pages = [{'href': source_page(py), 'title': f'fdl.{py.stem}'} for py in modules]
     if len({p['href'] for p in pages + src_pages}) < len(pages + src_pages): raise BuildError('two pages would have the same name')
@@ -572,7 +589,7 @@ def build(notebooks: list[Path], out: Path, timeout: int = 300, book_name: str =
     exporter = make_exporter()
     css = (BOOK_DIR / 'book.css').read_text() + '\n' + (BOOK_DIR / 'source.css').read_text()
     lesson_of = {f'nbs/{p.name}#{c.get("id")}': f'{page["href"]}#cell-id={c.get("id")}'
-                 for p, nb, page in zip(notebooks, nbs, pages) for c in nb.cells if shown_on_page(c)}
+                 for p, nb, page in zip(notebooks, nbs, pages) for c in nb.cells if shown_on_page(c, notebook_prose(nb))}
     names = sources.link_targets({f'fdl.{py.stem}': py for py in modules}, page=lambda mod: f'{mod}.html')
     cell_sources = exported_cells(fdl_dir)
     skips = []  # per notebook: cell id -> the names its code binds itself (those are not fdl's, so not linked)
@@ -585,7 +602,8 @@ def build(notebooks: list[Path], out: Path, timeout: int = 300, book_name: str =
         rendered = sources.render_source(py, f'fdl.{py.stem}', lesson_of.get)
         entries.append((py, source_notebook(py, rendered), page, True))
         docs += [{'kind': 'symbol', 'title': s['qualname'], 'name': s['name'], 'href': f'{page["href"]}#{s["anchor"]}',
-                  'where': f'fdl/{py.name}, line {s["line"]}'} for s in sources.module_symbols(py, f'fdl.{py.stem}')]
+                  'where': f'fdl/{py.name}, line {s["line"]}'} for s in sources.module_symbols(py, f'fdl.{py.stem}')
+                 if s['anchor'] == s['qualname'] and is_public(s['qualname'])]  # what is in effect, and fdl's to use
     for i, (p, nb, page, is_source) in enumerate(entries):
         n_widgets = static_widgets(nb)
         has_math = prepare_for_page(nb, None if is_source else cell_sources)

@@ -246,6 +246,7 @@ def check_book(folder, *, chromium: str | None = None, screenshots=None, math_ti
     `search=(term, expected hrefs, href to choose)` also tries the search box; `symbol_link='page.html'` follows a name link."""
     from playwright.sync_api import sync_playwright
     folder = Path(folder)
+    _ids.clear()  # the folder may have been rebuilt since the last check
     pages = sorted(folder.glob('*.html'))
     if not pages: return [f'{folder}: no .html pages found']
     problems = [] if (folder / 'index.html').exists() else [f'{folder}: there is no index.html']
