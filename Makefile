@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.fdl-installed
 TORCH ?= torch==2.13.0
+CTAGS ?= ctags
+TAGS_FILE ?= tags
 
 # Keep IPython, Jupyter and matplotlib state inside the checkout, not in $HOME.
 export IPYTHONDIR := $(CURDIR)/.cache/ipython
@@ -13,7 +15,7 @@ export JUPYTER_CONFIG_DIR := $(CURDIR)/.cache/jupyter
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install lesson test bench export clean-lesson
+.PHONY: install lesson test bench export clean-lesson tags
 .DEFAULT_GOAL := lesson
 
 $(PY):
@@ -54,6 +56,13 @@ export: install
 	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
 	$(PY) tools/readme.py
+
+# An editor's tags (vim, Emacs, VS Code) for fdl/ and the installed torch: jump from fdl's code into torch's source.
+tags:
+	@[[ "$$($(CTAGS) --version 2>/dev/null)" == *"Universal Ctags"* ]] || { echo "make tags needs Universal Ctags: sudo apt-get install universal-ctags (macOS: brew install universal-ctags)" >&2; exit 1; }
+	@torch_dir=$$($(PY) -c 'from importlib.util import find_spec; print(find_spec("torch").submodule_search_locations[0])' 2>/dev/null) || { echo "make tags needs torch in $(VENV): run make install first" >&2; exit 1; }; \
+	echo "==> writing $(TAGS_FILE): Universal Ctags over fdl/ and $$torch_dir"; \
+	$(CTAGS) -R --languages=Python --kinds-Python=-iIx --fields=+n --extras=+q -f "$(TAGS_FILE)" ./fdl "$$torch_dir"
 
 clean-lesson:
 	rm -rf _lesson

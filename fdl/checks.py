@@ -11,7 +11,7 @@ from inspect import signature
 __all__ = ['check_bool', 'check_int', 'check_number', 'check_choice', 'check_callable', 'check_call', 'check_tensor',
            'check_shape', 'check_broadcasts', 'has_values', 'check_dim', 'check_dims', 'check_type', 'check_sequence',
            'check_names', 'check_class_indices', 'check_probabilities', 'check_class_target', 'check_reduction',
-           'check_instance', 'check_callback', 'check_nonempty', 'check_exceptions']
+           'check_instance', 'check_callback', 'check_nonempty', 'check_exceptions', 'check_python_source']
 
 # %% ../nbs/90_checks.ipynb #4e4f9f1f
 def check_bool(value, # the argument's value
@@ -312,3 +312,23 @@ def check_exceptions(value, # the argument's value: an exception class, or a tup
     classes = value if isinstance(value, tuple) else (value,)
     if classes and all(isinstance(c, type) and issubclass(c, BaseException) for c in classes): return value
     raise TypeError(f'{name} must be an exception class or a tuple of them, got {_what(value)}')
+
+# %% ../nbs/90_checks.ipynb #87a0b40b
+def check_python_source(obj, # the argument's value: a function, class, method, property or module written in Python
+                        name:str, # the argument's name, for the message
+                       ):
+    "`obj` as the function, class or module with its Python source (a method's function, a property's getter) if `inspect` finds that source, decorators unwrapped; a TypeError naming `name` and `obj` otherwise."
+    import inspect, sys
+    fn = getattr(obj, '__func__', obj.fget if isinstance(obj, property) else obj)  # a bound method's function, a property's getter
+    src = inspect.unwrap(fn)  # what `functools.wraps` wrapped
+    try:
+        if inspect.getsourcefile(src) and inspect.getsourcelines(src): return fn
+    except (TypeError, OSError): pass
+    mod, qual = getattr(obj, '__module__', None), getattr(obj, '__qualname__', None)
+    what = f'{mod}.{qual}' if isinstance(mod, str) and isinstance(qual, str) else qual if isinstance(qual, str) else _what(obj)
+    in_py = str(getattr(sys.modules.get(mod), '__file__', None)).endswith('.py')  # its __module__ is written in Python
+    if inspect.isfunction(src): why = 'was not defined in a file (an interactive session or generated code)'
+    elif inspect.isclass(src) and in_py: why = f'is a class that inspect cannot find in {mod}, the module its __module__ names'
+    elif inspect.isroutine(src) or inspect.isclass(src) or inspect.ismodule(src): why = f'is compiled code ({type(obj).__name__}), not Python'
+    else: why = f'is an instance of {type(obj).__qualname__}, not a function, class or method: pass type({name}) for its class'
+    raise TypeError(f'{name} has no Python source: {what} {why}')
