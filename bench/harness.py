@@ -33,14 +33,16 @@ class Result:
         if self.case.per_target is not None: checks.append(self.per_op <= self.case.per_target)
         return '' if not checks else 'ok' if all(checks) else 'OVER'
 
-def measure(case: Case, min_run_time: float | None = None) -> Result:
-    "Time both sides of `case` in this process and return the medians."
-    t = min_run_time or case.min_run_time
+def measure(case: Case, min_run_time: float | None = None, rounds: int = 3) -> Result:
+    """Time both sides of `case` in this process, taking turns for `rounds` rounds; each side's best median.
+    Taking turns keeps a slow spell of the machine (another process, a clock change) from landing on one side only."""
+    t = (min_run_time or case.min_run_time) / rounds
     def median(fn, who):
         timer = benchmark.Timer(stmt='fn()', globals={'fn': fn}, num_threads=case.threads,
                                 label=case.name, description=who)
         return timer.blocked_autorange(min_run_time=t).median
-    return Result(case, median(case.fdl, 'fdl'), median(case.ref, case.ref_name))
+    times = [(median(case.fdl, 'fdl'), median(case.ref, case.ref_name)) for _ in range(rounds)]
+    return Result(case, min(f for f, _ in times), min(r for _, r in times))
 
 def fmt_time(s: float) -> str:
     "Seconds as a short human string."

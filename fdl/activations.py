@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from functools import partial
 from torch import nn, Tensor
 from .callbacks import Callback
-from .checks import check_bool, check_call, check_callable, check_choice, check_int, check_nonempty, check_number, check_shape, check_tensor, check_type
+from .checks import check_bool, check_call, check_callable, check_choice, check_int, check_nonempty, check_number, check_shape, check_tensor, check_type, has_values
 from .stats import mean, std, var
 
 # %% auto #0
@@ -179,7 +179,7 @@ class _BatchNormFn(torch.autograd.Function):
         scale = weight.view(shape) * rstd
         torch.addcmul(bias.view(shape) - m * scale, x, scale, out=y)  # y = (x - m) * scale + bias
         ctx.save_for_backward(x, m, rstd, weight)
-        ctx.dims, ctx.shape = dims, shape
+        ctx.dims, ctx.shape, ctx.eps = dims, shape, eps
         ctx.mark_non_differentiable(m, v)
         return y, m, v
 
@@ -187,6 +187,10 @@ class _BatchNormFn(torch.autograd.Function):
     def backward(ctx, dy, _dm, _dv):
         x, m, rstd, weight = ctx.saved_tensors
         dims, shape, n = ctx.dims, ctx.shape, x.numel() // x.shape[1]
+        if torch.is_grad_enabled():  # create_graph=True: the formula again from x, out of place, for autograd to differentiate
+            m = x.mean(dims, keepdim=True); rstd = ((x - m).square().mean(dims, keepdim=True) + ctx.eps).rsqrt()
+            xh = (x - m) * rstd; db, dw = dy.sum(dims, keepdim=True), (dy * xh).sum(dims, keepdim=True)
+            return weight.view(shape) * rstd * (dy - (db + xh * dw) / n), dw.flatten(), db.flatten(), None, None, None
         scale = weight.view(shape) * rstd
         dx = torch.sub(x, m).mul_(dy)  # the gradient's memory, holding dy * (x - m) for now
         db, dot = dy.sum(dims, keepdim=True), dx.sum(dims, keepdim=True)
@@ -198,32 +202,92 @@ class _BatchNormFn(torch.autograd.Function):
 def forward(self:BatchNorm, x):
     "As the main path's `forward`, with training mode in one autograd function, `_BatchNormFn`."
     check_choice(check_tensor(x, 'x', floating=True).ndim, 'x.ndim', (2, 4)); check_shape(x, 'x', (len(x), self.nf, *x.shape[2:]), f'(BatchNorm({self.nf}) has {self.nf} channels)')
+    if x.dtype != self.weight.dtype: return self.forward(x.to(self.weight.dtype)).to(x.dtype)  # as torch: float16 x in a float32 module
+    if not (has_values(x) and has_values(self.weight)): return self._orig_forward(x)  # the meta device; torch.func
     dims, shape, n = (0, *range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2), x.numel() // self.nf
     if not self.training:
         scale = self.weight * (self.running_var + self.eps).rsqrt()
         return torch.addcmul((self.bias - self.running_mean * scale).view(shape), x, scale.view(shape))
     check_int(n, f'the values per channel of x (shape {tuple(x.shape)}) in training', lo=2)  # the running variance divides by n - 1
-    y, m, v = _BatchNormFn.apply(x, self.weight, self.bias, self.eps, dims, shape)
-    self._update_stats(m.flatten(), v.flatten() * (n / (n - 1)))
-    return y
+    half = x.dtype in (torch.float16, torch.bfloat16)  # a float16 sum of 65,536 squares overflows: float32 inside
+    y, m, v = _BatchNormFn.apply(*(t.float() if half else t for t in (x, self.weight, self.bias)), self.eps, dims, shape)
+    self._update_stats(m.flatten().to(x.dtype), (v.flatten() * (n / (n - 1))).to(x.dtype))
+    return y.to(x.dtype)
 
 # %% ../nbs/07_activations.ipynb #f180e9e1
 @patch
+def before_fit(self:ActivationStats, learn):
+    "As `HooksCallback.before_fit`, refusing `layer_types` that match no module of the model before hooking anything."
+    if self.types: check_nonempty([m for m in learn.model.modules() if isinstance(m, self.types)], 'the model', f'modules of layer_types {_type_names(self.types)}')
+    HooksCallback.before_fit(self, learn)
+
+@patch
 def record(self:ActivationStats, hook, module, inputs, out):
-    "Keep a training batch's output on `hook` until `after_predict` measures it with the other layers'."
-    hook.out = out.detach() if module.training else None
+    "Keep each training output on `hook` (every call, for a module used twice) until `after_predict` measures it with the other layers'."
+    if module.training: vars(hook).setdefault('outs', []).append(out.detach())
 
 @patch
 def after_predict(self:ActivationStats, learn):
-    "Append the main path's 42 numbers to each hook's `rows`, measuring all outputs of one shape at once; then let the outputs go."
-    hooks = [h for h in self.hooks if getattr(h, 'out', None) is not None]
-    for shape in {h.out.shape for h in hooks}:
-        group = [h for h in hooks if h.out.shape == shape]
-        x = torch.stack([h.out for h in group]).flatten(1)  # a row per layer
+    "Write the main path's 42 numbers for each kept output into its hook's block, measuring all outputs of one shape at once; then let the outputs go."
+    kept = [(h, o) for h in self.hooks for o in vars(h).pop('outs', [])]  # in the order of the calls, per hook
+    rows = [None] * len(kept)
+    for shape in {o.shape for _, o in kept}:
+        idx = [i for i, (_, o) in enumerate(kept) if o.shape == shape]
+        x = torch.stack([kept[i][1] for i in idx]).flatten(1)  # a row per output
         xd = x.double()  # float64: no square overflows, whatever float32 activations hold
         m = xd.mean(1, keepdim=True)
         s = (xd - m).square_().mean(1, keepdim=True).sqrt_()  # two passes: deviations first, as in lesson 03
         bins = x.abs_().mul_(4).nan_to_num_(40, 40).clamp_(max=40).long()  # each value's bin; 40 for |x| >= 10, inf and nan
         hist = torch.zeros(len(x), 41, device=x.device).scatter_add_(1, bins, torch.ones(bins.shape, device=x.device))[:, :40]
-        for h, row in zip(group, torch.cat([m.float(), s.float(), hist], 1).unbind()): vars(h).setdefault('rows', []).append(row)
-    for h in hooks: h.out = None
+        for i, row in zip(idx, torch.cat([m.float(), s.float(), hist], 1).unbind()): rows[i] = row
+    for (h, _), row in zip(kept, rows): _keep_row(h, row)
+
+def _keep_row(hook, row):
+    "Copy `row` into `hook.block`, a float32 (capacity, 42) tensor made with 64 rows and doubled when full; its first `hook.n` rows are filled."
+    block = vars(hook).get('block')
+    if block is None: block = hook.block = row.new_zeros(64, row.shape[0]); hook.n = 0
+    elif hook.n == block.shape[0]: block = hook.block = torch.cat([block, torch.zeros_like(block)])  # the old block is let go
+    block[hook.n] = row; hook.n += 1
+
+def _type_names(types): return '(' + ', '.join(t.__name__ for t in types) + ')' if types else '() (every leaf layer)'
+
+@patch
+def stats(self:ActivationStats) -> Tensor:
+    "The main path's (layers, batches, 42) tensor, from each hook's block (or its `rows`, from the main path's `record`)."
+    rows = [h.block[:h.n] if 'block' in vars(h) else torch.stack(h.rows) if vars(h).get('rows') else None for h in self.hooks]
+    if not rows or any(r is None for r in rows): raise ValueError(f'ActivationStats with layer_types {_type_names(self.types)} has recorded no training batch in {sum(r is None for r in rows)} of its {len(rows)} hooked layers: fit with training batches first')
+    if len({len(r) for r in rows}) > 1: raise ValueError(f'the layers of layer_types {_type_names(self.types)} recorded {[len(r) for r in rows]} rows: a module called k times per batch records k rows; read each hook\'s block[:n] instead')
+    return torch.stack(rows)
+
+# %% ../nbs/07_activations.ipynb #a7c1e0d2
+def lsuv_init(model:nn.Module, # its Linear and convolution layers with a bias are adjusted, first to last but one
+              xb:Tensor, # a batch of inputs (N, ...), two items at least
+              tol:float=1e-3, # the largest |mean| and |std - 1| accepted
+              max_iter:int=10, # adjustments per layer at most
+             ) -> nn.Module:
+    "As the main path's `lsuv_init`, refusing layers it cannot scale before changing anything, raising when one does not reach `tol`; buffers are left as they were."
+    layers = [m for m in check_type(model, 'model', nn.Module).modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)) and m.bias is not None][:-1]
+    check_nonempty(layers, 'model', 'Linear or convolution layers with a bias before its output layer'); check_number(tol, 'tol', 0, lo_open=True); check_int(max_iter, 'max_iter', lo=1)
+    check_int(len(check_tensor(xb, 'xb', floating=True, ndim=2)), 'len(xb)', lo=2)
+    names, saved = {m: f'{n!r} ({type(m).__name__})' for n, m in model.named_modules()}, {k: b.clone() for k, b in model.named_buffers()}
+    def measure(hook, module, inputs, out): hook.mean, hook.std = mean(out).item(), std(out).item()
+    try:
+        with torch.no_grad():
+            with Hooks(layers, measure) as hooks: model(xb)  # every layer is called and varies, before any change
+            for m, h in zip(layers, hooks):
+                if not hasattr(h, 'std'): raise ValueError(f'model: its layer {names[m]} is not called on xb, so lsuv_init cannot measure it')
+                if not h.std > 0: raise ValueError(f'model: its layer {names[m]} outputs std {h.std} on xb (one value everywhere): no scale makes it 1')
+            for m in layers: _scale_layer(model, m, xb, tol, max_iter, measure, names[m])
+    finally:
+        with torch.no_grad():
+            for k, b in model.named_buffers(): b.copy_(saved[k])  # e.g. BatchNorm's running statistics, as before
+    return model
+
+def _scale_layer(model, m, xb, tol, max_iter, measure, name):
+    "Shift and scale the bias and weights of layer `m` until its output on `xb` has mean 0 and std 1 within `tol`; a RuntimeError after `max_iter` adjustments."
+    with Hook(m, measure) as h:
+        for i in range(max_iter + 1):
+            model(xb)
+            if abs(h.mean) < tol and abs(h.std - 1) < tol: return
+            if i == max_iter or not h.std > 0: raise RuntimeError(f'lsuv_init: layer {name} reached mean {h.mean:.3g}, std {h.std:.3g} after {i} adjustments, not within tol={tol} (max_iter={max_iter})')
+            m.bias.sub_(h.mean).div_(h.std); m.weight.div_(h.std)
