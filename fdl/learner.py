@@ -348,6 +348,7 @@ def train_digits(epochs:int=10, # epochs to train
         cbs = [metrics, ShareCB(rank, world)] if world > 1 else [metrics]
         learn = Learner(nn.parallel.DistributedDataParallel(model) if world > 1 else model, digits_dls(bs, seed=seed), lr=lr, cbs=cbs).fit(epochs)
         if out is not None and rank == 0: torch.save({'history': metrics.history, 'state_dict': model.state_dict(), 'world_size': world}, out)
+        if world > 1: dist.barrier()  # every process done before any tears its connections down
     finally:
         if world > 1: dist.destroy_process_group()
     return learn
