@@ -512,6 +512,13 @@ def link_code_names(body: str, targets: dict[str, str], skips: dict[str, set], l
     return _code_re.sub(one, body)
 
 
+def docstrings(py: Path) -> dict[int, str]:
+    "The docstring of each function and class of a module, by the line of its `def`/`class`: searchable words."
+    import ast
+    return {n.lineno: ast.get_docstring(n) or '' for n in ast.walk(ast.parse(py.read_text(encoding='utf-8')))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
 def is_public(qualname: str) -> bool:
     "No part of the dotted name is private (`_x`); special methods such as `__enter__` are public."
     return not any(part.startswith('_') and not (part.startswith('__') and part.endswith('__')) for part in qualname.split('.'))
@@ -601,8 +608,10 @@ def build(notebooks: list[Path], out: Path, timeout: int = 300, book_name: str =
     for py, page in zip(modules, src_pages):
         rendered = sources.render_source(py, f'fdl.{py.stem}', lesson_of.get)
         entries.append((py, source_notebook(py, rendered), page, True))
+        said = docstrings(py)
         docs += [{'kind': 'symbol', 'title': s['qualname'], 'name': s['name'], 'href': f'{page["href"]}#{s["anchor"]}',
-                  'where': f'fdl/{py.name}, line {s["line"]}'} for s in sources.module_symbols(py, f'fdl.{py.stem}')
+                  'text': said.get(s['line'], ''), 'where': f'fdl/{py.name}, line {s["line"]}'}
+                 for s in sources.module_symbols(py, f'fdl.{py.stem}')
                  if s['anchor'] == s['qualname'] and is_public(s['qualname'])]  # what is in effect, and fdl's to use
     for i, (p, nb, page, is_source) in enumerate(entries):
         n_widgets = static_widgets(nb)

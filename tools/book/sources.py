@@ -144,6 +144,8 @@ def outline_html(syms: list[dict]) -> str:
         cls = ' class="fdl-src-private"' if s['name'].startswith('_') and not s['name'].endswith('__') else ''
         title = f' title="added by @patch, line {s["line"]}"' if s.get('patch') else ''
         tag = '<span class="fdl-src-patch">patch</span>' if s.get('patch') else ''
+        if s['anchor'] != s['qualname']:  # an earlier definition that a later one (further down) replaces
+            title, tag = f' title="replaced further down; line {s["line"]} is not the code that runs"', tag + '<span class="fdl-src-replaced">replaced</span>'
         return f'<a href="#{_esc(s["anchor"])}"{cls}{title}>{_esc(label or s["name"])}</a>{tag}'
     methods = {}
     for s in syms:
