@@ -14,18 +14,7 @@ from fdl.dunder import Dataset
 from fdl.learner import DataLoaders, Learner, MetricsCB, digits_dls
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Tiny matrices: one torch thread is faster and steadier on a busy machine."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope='module')
-def dls():
-    return digits_dls()
+pytestmark = pytest.mark.usefixtures('one_thread')  # the fixture and `dls` are in conftest.py
 
 
 def no_hooks(model): return not any(m._forward_hooks for m in model.modules())

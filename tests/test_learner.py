@@ -22,18 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORDED = [e for e in Learner.events if e.startswith(('before_', 'after_', 'cleanup_'))]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Tiny matrices: one torch thread is faster and steadier on a busy machine."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope='module')
-def dls():
-    return digits_dls()
+pytestmark = pytest.mark.usefixtures('one_thread')  # the fixture and `dls` are in conftest.py
 
 
 def tiny_dls(n_train=4, n_valid=2, bs=2):

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK_DIR = Path(__file__).resolve().parent / 'book'
+sys.path.insert(0, str(BOOK_DIR))  # tools/book/sources.py: the source pages and the name links
 MARKER = '.fdl-lesson-book'  # marks a folder this script wrote, so a rebuild may replace it
 MATHJAX_DIR = '_static/mathjax'
 MATHJAX_CONFIG = 'TeX-AMS-MML_HTMLorMML-full,Safe'
@@ -256,11 +257,16 @@ def mark_under_the_hood(nb) -> int:
 _h2_re = re.compile(r'<h2 id="([^"]+)"[^>]*>(.*?)</h2>', re.S)
 
 
+def heading_text(inner: str) -> str:
+    "The plain text of a rendered heading's inner HTML, without its pilcrow link."
+    return html.unescape(re.sub(r'<[^>]+>', '', re.sub(r'<a class="anchor-link".*?</a>', '', inner, flags=re.S))).strip()
+
+
 def page_outline(body: str) -> str:
     "An `<ol>` linking to the page's `##` headings, read from the rendered page."
     items = []
     for anchor, inner in _h2_re.findall(body):
-        text = html.unescape(re.sub(r'<[^>]+>', '', re.sub(r'<a class="anchor-link".*?</a>', '', inner, flags=re.S))).strip()
+        text = heading_text(inner)
         if text: items.append(f'<li><a href="#{anchor}">{_esc(text)}</a></li>')
     return f'<ol class="fdl-outline" aria-label="On this page">{"".join(items)}</ol>' if items else ''
 
@@ -455,17 +461,14 @@ def shared_stylesheet(page: str) -> tuple[str, str]:
 
 
 _code_re = re.compile(r'<div class="highlight[^"]*"><pre>.*?</pre></div>', re.S)  # a code cell's input
-_marker_re = re.compile(r'^# %% \.\./(nbs/[^\s#]+\.ipynb) #(\S+)\s*$', re.M)
-
-
 def exported_cells(fdl_dir: Path) -> dict[str, dict]:
     "For each exported notebook cell (by id): the source page and line its code starts at, from nbdev's markers."
+    import sources
     cells = {}
-    for py in sorted(fdl_dir.glob('*.py')):
-        src = py.read_text(encoding='utf-8')
-        for m in _marker_re.finditer(src):
-            line = src.count('\n', 0, m.start()) + 2
-            cells[m.group(2)] = {'href': f'{source_page(py)}#L{line}', 'text': f'fdl/{py.name}, line {line}'}
+    for py in source_modules(fdl_dir):
+        lines = py.read_text(encoding='utf-8').splitlines()
+        for line, cell in sources.cell_markers(lines, f'fdl.{py.stem}'):
+            if cell: cells[cell.split('#')[1]] = {'href': f'{source_page(py)}#L{line + 1}', 'text': f'fdl/{py.name}, line {line + 1}'}
     return cells
 
 
@@ -542,7 +545,7 @@ def search_docs(page: dict, nb, body: str) -> list[dict]:
     prose = ' '.join(_plain_text(c.source) for c in nb.cells if c.cell_type == 'markdown')
     docs = [{'kind': 'page', 'title': page['title'], 'text': prose[:60_000], 'href': page['href'], 'where': ''}]
     for level, anchor, inner in re.findall(r'<h([23]) id="([^"]+)"[^>]*>(.*?)</h\1>', body, re.S):
-        text = html.unescape(re.sub(r'<[^>]+>', '', re.sub(r'<a class="anchor-link".*?</a>', '', inner, flags=re.S))).strip()
+        text = heading_text(inner)
         if text: docs.append({'kind': 'section', 'title': plain_math(text), 'href': f'{page["href"]}#{anchor}', 'where': page['title']})
     return docs
 
@@ -566,7 +569,6 @@ def build(notebooks: list[Path], out: Path, timeout: int = 300, book_name: str =
           fdl_dir: Path = ROOT / 'fdl') -> Path:
     "Execute `notebooks` and write the book into `out` (with a source page per fdl module); returns its index page."
     import nbformat
-    sys.path.insert(0, str(BOOK_DIR))
     import sources
     if not notebooks: raise BuildError('no notebooks to build')
     missing = [str(p) for p in notebooks if not p.is_file()]

@@ -185,10 +185,19 @@ def _has_id(page: Path, fragment: str) -> bool:
     return fragment in _ids[page]
 
 
+_IN_VIEW_JS = 'id => { const e = document.getElementById(id); if (!e) return false; const r = e.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }'
+
+
+def _offline_page(context):
+    "A new page whose requests for anything but local files are aborted."
+    page = context.new_page()
+    page.route('**/*', lambda route: route.continue_() if route.request.url.startswith(LOCAL_SCHEMES) else route.abort())
+    return page
+
+
 def check_search(context, folder: Path, term: str, expect: list[str], choose: str) -> list[str]:
     "Type `term` into the search box of the first page: `expect` hrefs must be listed; `choose` must land on its target."
-    page, problems = context.new_page(), []
-    page.route('**/*', lambda route: route.continue_() if route.request.url.startswith(LOCAL_SCHEMES) else route.abort())
+    page, problems = _offline_page(context), []
     first = sorted(folder.glob('*.html'))[0]
     try:
         page.goto(first.resolve().as_uri(), wait_until='load')
@@ -204,8 +213,7 @@ def check_search(context, folder: Path, term: str, expect: list[str], choose: st
             url = urlparse(page.url)
             got = f'{Path(unquote(url.path)).name}#{unquote(url.fragment)}'
             if got != choose: problems.append(f'search {term!r}: choosing {choose} landed on {got}')
-            elif not page.evaluate('id => { const e = document.getElementById(id); if (!e) return false;'
-                                   ' const r = e.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }',
+            elif not page.evaluate(_IN_VIEW_JS,
                                    unquote(url.fragment)):
                 problems.append(f'search {term!r}: {choose} is not scrolled into view')
         else: problems.append(f'search {term!r}: nothing to choose, {choose} not listed')
@@ -216,8 +224,7 @@ def check_search(context, folder: Path, term: str, expect: list[str], choose: st
 
 def check_symbol_link(context, folder: Path, lesson: str) -> list[str]:
     "Follow the first fdl name linked in a code cell of `lesson`: it must open the name's source line; back must return."
-    page, problems = context.new_page(), []
-    page.route('**/*', lambda route: route.continue_() if route.request.url.startswith(LOCAL_SCHEMES) else route.abort())
+    page, problems = _offline_page(context), []
     try:
         start = (folder / lesson).resolve().as_uri()
         page.goto(start, wait_until='load')
@@ -229,8 +236,7 @@ def check_symbol_link(context, folder: Path, lesson: str) -> list[str]:
         url = urlparse(page.url)
         if f'{Path(unquote(url.path)).name}#{unquote(url.fragment)}' != href:
             problems.append(f'{lesson}: the link {href} opened {page.url}')
-        elif not page.evaluate('id => { const e = document.getElementById(id); if (!e) return false;'
-                               ' const r = e.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }',
+        elif not page.evaluate(_IN_VIEW_JS,
                                unquote(url.fragment)):
             problems.append(f'{lesson}: {href} is not shown where the link lands')
         page.go_back(wait_until='load')
