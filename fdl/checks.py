@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_checks.ipynb #019fe519
 from __future__ import annotations
-import math, operator
+import math, numbers, operator
 from inspect import signature
 
 # %% auto #0
@@ -25,13 +25,14 @@ def _what(value) -> str:
     "How messages show a value: its type and repr."
     return f'{type(value).__name__} {value!r}'
 
-def check_int(value, # the argument's value: an int, a NumPy integer or a one-element integer tensor
+def check_int(value, # an int, a NumPy integer or a one-element integer tensor
               name:str, # the argument's name, for the message
               lo:int|None=None, # the smallest value allowed
               hi:int|None=None, # the largest value allowed
              ) -> int:
-    "`value` as a Python `int` within [`lo`, `hi`]; a TypeError for non-integers (bools included), a ValueError outside."
-    if value is True or value is False: raise TypeError(f'{name} must be an integer, got {_what(value)}')
+    "`value` as an `int` in [`lo`, `hi`]; a TypeError for a non-integer or bool, else a ValueError."
+    if value is True or value is False:
+        raise TypeError(f'{name} must be an integer, got {_what(value)}')
     try: value = operator.index(value)
     except TypeError: raise TypeError(f'{name} must be an integer, got {_what(value)}') from None
     if (lo is not None and value < lo) or (hi is not None and value > hi):
@@ -39,7 +40,9 @@ def check_int(value, # the argument's value: an int, a NumPy integer or a one-el
     return value
 
 def _range(lo, hi, lo_open=False, hi_open=False) -> str:
-    if lo is not None and hi is not None: return f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+    "A range as messages write it: 'in [0, 1)', '>= 0' or '< 1'."
+    if lo is not None and hi is not None:
+        return f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
     if lo is not None: return f"{'>' if lo_open else '>='} {lo}"
     return f"{'<' if hi_open else '<='} {hi}"
 
@@ -51,11 +54,11 @@ def check_number(value, # the argument's value: an int or a float (a bool is ref
                  hi_open:bool=False, # True: `hi` itself is not allowed
                  finite:bool=True, # refuse inf and -inf
                 ) -> float|int:
-    "`value` if it is a real number, never NaN, finite unless asked otherwise, within the range; an error naming `name` if not."
-    import numbers
-    if value is True or value is False or not isinstance(value, numbers.Real):
+    "`value` if it is a real number in the range, never nan, finite unless asked; else an error."
+    if type(value) is not int and (value is True or value is False
+                                   or not isinstance(value, numbers.Real)):
         raise TypeError(f'{name} must be a number, got {_what(value)}')
-    if math.isnan(value): raise ValueError(f'{name} must be a number, got nan')
+    if value != value: raise ValueError(f'{name} must be a number, got nan')
     if finite and math.isinf(value): raise ValueError(f'{name} must be finite, got {value}')
     if ((lo is not None and (value < lo or lo_open and value == lo)) or
         (hi is not None and (value > hi or hi_open and value == hi))):
@@ -83,7 +86,7 @@ def check_call(fn, # a callable
                call:str, # how the caller will call it, e.g. 'cb(step)', for the message
                *args, **kwargs, # arguments like the ones it will be given
               ):
-    "`fn` if it accepts `args` and `kwargs` (checked on its signature, not called); a TypeError saying `call` otherwise."
+    "`fn` if its signature accepts `args` and `kwargs` (it is not called); a TypeError otherwise."
     try: sig = signature(fn)
     except (TypeError, ValueError): return fn  # some builtins have no signature to check
     try: sig.bind(*args, **kwargs)
@@ -96,14 +99,16 @@ def check_tensor(x, # the argument's value
                  floating:bool=False, # require a floating-point dtype
                  ndim:int|None=None, # require at least this many dimensions
                 ):
-    "`x` if it is a real `torch.Tensor` (floating-point, with at least `ndim` dims, if asked); an error naming `name` otherwise."
+    "`x` if it is a real `torch.Tensor`, floating and with `ndim` dims if asked; else an error."
     import torch
-    if not isinstance(x, torch.Tensor): raise TypeError(f'{name} must be a torch.Tensor, got {type(x).__name__}')
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f'{name} must be a torch.Tensor, got {type(x).__name__}')
     if x.is_complex(): raise TypeError(f'{name} must be a real tensor, got dtype {x.dtype}')
     if floating and not x.is_floating_point():
         raise TypeError(f'{name} must be a floating-point tensor, got dtype {x.dtype}')
     if ndim is not None and x.ndim < ndim:
-        raise ValueError(f'{name} must have at least {ndim} dimension(s), got shape {tuple(x.shape)}')
+        raise ValueError(f'{name} must have at least {ndim} dimension(s), '
+                         f'got shape {tuple(x.shape)}')
     return x
 
 def check_shape(x, # a tensor
@@ -113,7 +118,8 @@ def check_shape(x, # a tensor
                ):
     "`x` if its shape is `shape`; a ValueError naming `name`, both shapes and `why` otherwise."
     if tuple(x.shape) == tuple(shape): return x
-    raise ValueError(f'{name} must have shape {tuple(shape)}{" " + why if why else ""}, got shape {tuple(x.shape)}')
+    why = f' {why}' if why else ''
+    raise ValueError(f'{name} must have shape {tuple(shape)}{why}, got shape {tuple(x.shape)}')
 
 def check_broadcasts(x, # a tensor
                      name:str, # its name, for the message
@@ -128,7 +134,7 @@ def check_broadcasts(x, # a tensor
 
 def has_values(x, # a tensor
               ) -> bool:
-    "Whether the values of `x` can be read now: false on the meta device and for tensors traced by `torch.func`."
+    "Whether the values of `x` can be read now: not on the meta device, nor traced by `torch.func`."
     import torch
     return not (x.is_meta or torch._C._functorch.is_functorch_wrapped_tensor(x)
                 or type(x).__name__ in ('FakeTensor', 'FunctionalTensor'))
@@ -138,23 +144,26 @@ def check_dim(dim, # an int, negative to count from the end
               shape, # the shape of the tensor it indexes
               name:str='dim', # the argument's name, for the message
              ) -> int:
-    "`dim` counted from 0 for a tensor of `shape`; a TypeError for a non-integer, an IndexError out of range."
-    n = max(len(shape), 1)
-    if isinstance(dim, (tuple, list)): raise TypeError(f'{name} must be one int here, got {_what(dim)}')
+    "`dim` counted from 0 for a tensor of `shape`; a TypeError for a non-int, an IndexError if out."
+    n = len(shape) or 1
+    if type(dim) is int and -n <= dim < n: return dim % n  # the common case, at once
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f'{name} must be one int here, got {_what(dim)}')
     d = check_int(dim, name)
     if not -n <= d < n:
-        raise IndexError(f'{name}={d} is out of range for shape {tuple(shape)} (expected in [{-n}, {n - 1}])')
+        raise IndexError(f'{name}={d} is out of range for shape {tuple(shape)} '
+                         f'(expected in [{-n}, {n - 1}])')
     return d % n
 
 def check_dims(dim, # None (every dimension), an int, or a tuple or list of ints
                shape, # the shape of the tensor it indexes
                name:str='dim', # the argument's name, for the message
               ) -> tuple:
-    "`dim` as a sorted tuple of distinct dims counted from 0; an error naming `name` for a bad type, range, repeat or empty tuple."
+    "`dim` as a sorted tuple of distinct dims from 0; an error for a bad, repeated or missing dim."
     if dim is None: return tuple(range(len(shape)))
-    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
-    if not dims: raise ValueError(f'{name}=() names no dimension; use {name}=None for all of them')
-    out = sorted(check_dim(d, shape, name) for d in dims)
+    if not isinstance(dim, (tuple, list)): return (check_dim(dim, shape, name),)
+    if not dim: raise ValueError(f'{name}=() names no dimension; use {name}=None for all of them')
+    out = sorted(check_dim(d, shape, name) for d in dim)
     if len(set(out)) < len(out): raise ValueError(f'{name}={dim!r} names a dimension twice')
     return tuple(out)
 
@@ -163,7 +172,7 @@ def check_type(value, # the argument's value
                name:str, # the argument's name, for the message
                types:type|tuple, # the type, or a tuple of types, it must be an instance of
               ):
-    "`value` if it is an instance of `types`; a TypeError naming `name` and the types expected otherwise."
+    "`value` if it is an instance of `types`; a TypeError naming `name` and the types otherwise."
     if isinstance(value, types): return value
     expected = ' or '.join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
     raise TypeError(f'{name} must be a {expected}, got {_what(value)}')
@@ -173,79 +182,95 @@ def check_sequence(value, # the argument's value
                    length:int|None=None, # the length it must have, if any
                    why:str='', # where that length comes from, for the message
                   ):
-    "`value` if it has a length and is indexed by position (list, tuple, range, str, tensor, array; not a dict or set); an error naming `name` otherwise."
+    "`value` if it has a length and positional indexing (not a dict or set); else an error."
     from collections.abc import Mapping
-    try: n = None if isinstance(value, Mapping) or not hasattr(type(value), '__getitem__') else len(value)
+    indexed = not isinstance(value, Mapping) and hasattr(type(value), '__getitem__')
+    try: n = len(value) if indexed else None
     except TypeError: n = None  # a 0-d tensor or array has no length
-    if n is None: raise TypeError(f'{name} must be a sequence (a length and indexing by position), got {type(value).__name__}')
+    if n is None:
+        raise TypeError(f'{name} must be a sequence (a length and indexing by position), '
+                        f'got {type(value).__name__}')
     if length is not None and n != length:
-        raise ValueError(f'{name} must have length {length}{" " + why if why else ""}, got length {n}')
+        why = f' {why}' if why else ''
+        raise ValueError(f'{name} must have length {length}{why}, got length {n}')
     return value
 
 def check_names(names, # a dict of keyword arguments, or an iterable of str
                 name:str, # the argument's name, for the message
                 empty:bool=False, # allow no names at all
                ):
-    "`names` if each is a Python identifier (usable as `obj.name`) and, unless `empty`, there is at least one; a ValueError otherwise."
-    if not empty and not names: raise ValueError(f'{name} must name at least one attribute, got none')
+    "`names` if each is a Python identifier and, unless `empty`, there is one; else a ValueError."
+    if not empty and not names:
+        raise ValueError(f'{name} must name at least one attribute, got none')
     bad = [n for n in names if not (isinstance(n, str) and n.isidentifier())]
     if bad: raise ValueError(f'{name} must be Python identifiers, got {", ".join(map(repr, bad))}')
     return names
 
 # %% ../nbs/90_checks.ipynb #3e49c02d
-def check_class_indices(target, # the argument's value: an integer tensor of class indices
+def check_class_indices(target, # an integer tensor of class indices
                         name:str, # the argument's name, for the message
                         n_classes:int, # indices must lie in [0, n_classes)
                         shape=None, # the shape it must have, if any
                         ignore_index:int|None=None, # one more value allowed: it marks items to skip
                        ):
-    "`target` if it is an integer tensor (of `shape`) of indices in [0, `n_classes`) or `ignore_index`; an error naming `name` otherwise. Values are read only when `has_values(target)`."
+    "`target` if it holds class indices in [0, `n_classes`) or `ignore_index`; an error otherwise."
     import torch
     check_tensor(target, name)
     if target.is_floating_point() or target.dtype == torch.bool:
-        raise TypeError(f'{name} must hold class indices, an integer tensor, got dtype {target.dtype}')
+        raise TypeError(f'{name} must hold class indices, an integer tensor, '
+                        f'got dtype {target.dtype}')
     if shape is not None: check_shape(target, name, shape, '(one class index per item)')
-    if target.numel() and has_values(target):
-        ok = (target >= 0) & (target < n_classes) | (target == ignore_index if ignore_index is not None else False)
-        if not ok.all():
-            skip = '' if ignore_index is None else f' or ignore_index={ignore_index}'
-            raise ValueError(f'{name} holds class index {target[~ok][0].item()}, expected in [0, {n_classes - 1}]{skip}')
+    if not (target.numel() and has_values(target)): return target  # meta, torch.func: no values
+    lo, hi = target.aminmax()  # one pass; only a target outside [0, C) is looked at closer
+    if int(lo) >= 0 and int(hi) < n_classes: return target
+    bad = (target < 0) | (target >= n_classes)
+    if ignore_index is not None: bad &= target != ignore_index
+    if bad.any():
+        skip = '' if ignore_index is None else f' or ignore_index={ignore_index}'
+        raise ValueError(f'{name} holds class index {target[bad][0].item()}, '
+                         f'expected in [0, {n_classes - 1}]{skip}')
     return target
 
-def check_probabilities(p, # the argument's value: a float tensor of probabilities
+def check_probabilities(p, # a float tensor of probabilities
                         name:str, # the argument's name, for the message
                         dim:int=-1, # the dimension along which each row sums to 1
                         shape=None, # the shape it must have, if any
                        ):
-    "`p` if it is a float tensor (of `shape`) of numbers >= 0 whose rows along `dim` sum to 1 (to rounding); an error naming `name` otherwise. Values are read only when `has_values(p)`."
+    "`p` if it is a float tensor of numbers >= 0 whose rows along `dim` sum to 1; else an error."
     import torch
     check_tensor(p, name, floating=True)
     if shape is not None: check_shape(p, name, shape, '(probabilities, one per score)')
-    if p.numel() and has_values(p):
-        v = p.detach()
-        lowest = float(v.amin())
-        if math.isnan(lowest): raise ValueError(f'{name} holds nan; probabilities must be numbers in [0, 1]')
-        if lowest < 0: raise ValueError(f'{name} holds probabilities, which cannot be negative; found {lowest:g}')
-        info = torch.finfo(v.dtype)
-        worst = float((v.sum(dim, dtype=torch.promote_types(v.dtype, torch.float32)) - 1).abs().amax())
-        # rounding moves a row's sum by at most eps/2, plus half a subnormal step (tiny * eps) per entry
-        if worst > max(1e-4, 4 * info.eps + p.shape[dim] * info.tiny * info.eps):
-            raise ValueError(f'{name} must hold rows of probabilities summing to 1 along dim {dim}; a row is off by {worst:g}')
+    if not (p.numel() and has_values(p)): return p  # meta, torch.func: no values to read
+    v = p.detach()
+    lowest = float(v.amin())
+    if math.isnan(lowest):
+        raise ValueError(f'{name} holds nan; probabilities must be numbers in [0, 1]')
+    if lowest < 0:
+        raise ValueError(f'{name} holds probabilities, which cannot be negative; found {lowest:g}')
+    info = torch.finfo(v.dtype)
+    worst = float((v.sum(dim, dtype=torch.promote_types(v.dtype, torch.float32)) - 1).abs().amax())
+    # rounding moves a row's sum by at most eps/2, plus half a subnormal step per entry
+    if worst > max(1e-4, 4 * info.eps + p.shape[dim] * info.tiny * info.eps):
+        raise ValueError(f'{name} must hold rows of probabilities summing to 1 along dim {dim}; '
+                         f'a row is off by {worst:g}')
     return p
 
 # %% ../nbs/90_checks.ipynb #5a2e0242
-def check_class_target(target, # class indices (an integer tensor) or, if allowed, class probabilities (a float tensor)
+def check_class_target(target, # class indices (integers) or, if allowed, class probabilities
                        name:str, # the argument's name, for the message
-                       scores_shape, # the shape of the scores it is compared with: (C), (N, C) or (N, C, d1, ...)
-                       ignore_index:int=-100, # a class index marking items to skip; must be negative with probabilities
+                       scores_shape, # the shape of the scores: (C), (N, C) or (N, C, d1, ...)
+                       ignore_index:int=-100, # marks items to skip (< 0 with probabilities)
                        weight=None, # None, or one weight per class: a float tensor of shape (C,)
                        probabilities:bool=True, # accept class probabilities too
                       ):
-    "`target` if it fits scores of `scores_shape` as PyTorch's classification losses define it: class indices of shape (N, d1, ...) in [0, C) or `ignore_index`, or probabilities of the scores' shape; `ignore_index` and `weight` checked with it."
-    C, per_item = (scores_shape[1], tuple(scores_shape[:1]) + tuple(scores_shape[2:])) if len(scores_shape) > 1 else (scores_shape[0], ())
+    "`target` if it fits scores of `scores_shape` as PyTorch's classification losses define it."
+    per_item = tuple(scores_shape[:1]) + tuple(scores_shape[2:]) if len(scores_shape) > 1 else ()
+    C = scores_shape[1] if len(scores_shape) > 1 else scores_shape[0]
     probs = probabilities and check_tensor(target, name).is_floating_point()
     check_int(ignore_index, 'ignore_index', hi=-1 if probs else None)
-    if weight is not None: check_shape(check_tensor(weight, 'weight', floating=True), 'weight', (C,), '(one weight per class)')
+    if weight is not None:
+        check_tensor(weight, 'weight', floating=True)
+        check_shape(weight, 'weight', (C,), '(one weight per class)')
     if probs: return check_probabilities(target, name, min(1, len(scores_shape) - 1), scores_shape)
     return check_class_indices(target, name, C, per_item, ignore_index)
 
@@ -254,39 +279,46 @@ def check_reduction(x, # the tensor to reduce
                     name:str, # its name, for the message
                     dim=None, # None (every dimension), an int, or a tuple or list of ints
                     keepdim:bool=False, # the reduction's `keepdim` argument
-                    correction=None, # a number the count of values per result must exceed (a variance's divisor is n - correction), or None
+                    correction=None, # None, or a number in [0, n): a variance's n - correction
                    ) -> tuple:
-    "`(dims, n)`: `dim` as `check_dims` returns it and the count n of values behind each result; an error if `x` is no tensor, `keepdim` no bool, n is 0 or `correction` is not a number in [0, n)."
-    dims = check_dims(dim, check_tensor(x, name).shape); check_bool(keepdim, 'keepdim')
-    n = math.prod(x.shape[d] for d in dims) if x.ndim else 1
-    if n == 0: raise ValueError(f'{name} has no values to reduce over (shape {tuple(x.shape)}, dim={dim!r})')
+    "`(dims, n)`: `dim` as `check_dims` gives it and the count n of values behind each result."
+    dims = check_dims(dim, check_tensor(x, name).shape)
+    check_bool(keepdim, 'keepdim')
+    n = math.prod([x.shape[d] for d in dims])
+    if n == 0:
+        raise ValueError(f'{name} has no values to reduce over '
+                         f'(shape {tuple(x.shape)}, dim={dim!r})')
     if correction is not None and check_number(correction, 'correction', lo=0) >= n:
-        raise ValueError(f'correction={correction} leaves no degrees of freedom for n={n} values of {name} (need correction < n)')
+        raise ValueError(f'correction={correction} leaves no degrees of freedom for n={n} values '
+                         f'of {name} (need correction < n)')
     return dims, n
 
 # %% ../nbs/90_checks.ipynb #ce863190
 def check_instance(value, # the argument's value
                    name:str, # the argument's name, for the message
                   ):
-    "`value` if it is not a class: a class is callable too, but calling it makes a new object instead of doing the work; a TypeError otherwise."
+    "`value` if it is not a class (calling one makes an object, not the work); else a TypeError."
     if not isinstance(value, type): return value
     q = value.__qualname__
-    raise TypeError(f'{name} is the class {q}, not an instance of it: pass an instance, such as {q}()')
+    raise TypeError(f'{name} is the class {q}, not an instance of it: '
+                    f'pass an instance, such as {q}()')
 
 def _call_args(text:str) -> tuple:
-    "Stand-in arguments for a call written as text, e.g. 'epoch, val=res' -> ((None,), {'val': None})."
+    "Stand-ins for a call written as text: 'epoch, val=res' -> ((None,), {'val': None})."
     parts = [p.strip() for p in text.split(',') if p.strip()]
-    return tuple(None for p in parts if '=' not in p), {p.split('=')[0].strip(): None for p in parts if '=' in p}
+    args = tuple(None for p in parts if '=' not in p)
+    return args, {p.split('=')[0].strip(): None for p in parts if '=' in p}
 
-def check_callback(cb, # the argument's value: None, an object with some of the methods in `methods`, or a plain callable
+def check_callback(cb, # None, an object with some of the methods in `methods`, or a plain callable
                    name:str, # the argument's name, for the message
-                   call:str|None=None, # how a plain callable (one with none of `methods`) is called, e.g. 'epoch'; None refuses one
+                   call:str|None=None, # a plain callable's call, e.g. 'epoch'; None: refuse one
                    **methods:str, # how each method is called, e.g. after_calc='epoch, val=res'
                   ):
-    "`cb` if it is None, or an instance whose methods named in `methods` accept their calls, or else a callable accepting `call`; a TypeError naming `name` and the call otherwise."
+    "`cb` if it is None, an object whose `methods` accept their calls, or a callable taking `call`."
     if check_instance(cb, name) is None: return cb
     found = {m: text for m, text in methods.items() if hasattr(cb, m)}
-    if not found and call is None: raise TypeError(f'{name} must have a method {" or ".join(methods)}, got {_what(cb)}')
+    if not found and call is None:
+        raise TypeError(f'{name} must have a method {" or ".join(methods)}, got {_what(cb)}')
     for m, text in (found or {None: call}).items():
         fn, what = (cb, name) if m is None else (getattr(cb, m), f'{name}.{m}')
         args, kwargs = _call_args(text)
@@ -294,41 +326,49 @@ def check_callback(cb, # the argument's value: None, an object with some of the 
     return cb
 
 # %% ../nbs/90_checks.ipynb #f860ff8a
-def check_nonempty(value, # the argument's value: anything with a length (a list, a DataLoader, a tensor)
+def check_nonempty(value, # anything with a length (a list, a DataLoader, a tensor)
                    name:str, # the argument's name, for the message
-                   what:str='items', # what it should hold, for the message, e.g. 'parameters' or 'batches'
+                   what:str='items', # what it should hold, e.g. 'parameters' or 'batches'
                   ):
-    "`value` if it holds at least one of `what` (`len(value) > 0`); a ValueError naming `name` otherwise. A value without a length passes."
+    "`value` if `len(value) > 0` or it has no length; a ValueError naming `name` otherwise."
     try: n = len(value)
-    except TypeError: return value  # e.g. a DataLoader over an iterable dataset: its length is unknown until it runs
+    except TypeError: return value  # e.g. a DataLoader over an iterable dataset: no length yet
     if n == 0: raise ValueError(f'{name} has no {what}: it must hold at least one')
     return value
 
 # %% ../nbs/90_checks.ipynb #e7821480
-def check_exceptions(value, # the argument's value: an exception class, or a tuple of them (what `except` accepts)
+def check_exceptions(value, # an exception class, or a tuple of them (what `except` accepts)
                      name:str, # the argument's name, for the message
                     ):
-    "`value` if `except value:` is valid: an exception class or a tuple of them; a TypeError naming `name` otherwise."
+    "`value` if `except value:` is valid: an exception class or a tuple of them; else a TypeError."
     classes = value if isinstance(value, tuple) else (value,)
-    if classes and all(isinstance(c, type) and issubclass(c, BaseException) for c in classes): return value
+    if classes and all(isinstance(c, type) and issubclass(c, BaseException) for c in classes):
+        return value
     raise TypeError(f'{name} must be an exception class or a tuple of them, got {_what(value)}')
 
 # %% ../nbs/90_checks.ipynb #87a0b40b
-def check_python_source(obj, # the argument's value: a function, class, method, property or module written in Python
+def check_python_source(obj, # a function, class, method, property or module written in Python
                         name:str, # the argument's name, for the message
                        ):
-    "`obj` as the function, class or module with its Python source (a method's function, a property's getter) if `inspect` finds that source, decorators unwrapped; a TypeError naming `name` and `obj` otherwise."
+    "`obj`'s function, class or module if `inspect` finds its Python source; a TypeError otherwise."
     import inspect, sys
-    fn = getattr(obj, '__func__', obj.fget if isinstance(obj, property) else obj)  # a bound method's function, a property's getter
+    getter = obj.fget if isinstance(obj, property) else obj
+    fn = getattr(obj, '__func__', getter)  # a bound method's function, a property's getter
     src = inspect.unwrap(fn)  # what `functools.wraps` wrapped
     try:
         if inspect.getsourcefile(src) and inspect.getsourcelines(src): return fn
     except (TypeError, OSError): pass
     mod, qual = getattr(obj, '__module__', None), getattr(obj, '__qualname__', None)
-    what = f'{mod}.{qual}' if isinstance(mod, str) and isinstance(qual, str) else qual if isinstance(qual, str) else _what(obj)
-    in_py = str(getattr(sys.modules.get(mod), '__file__', None)).endswith('.py')  # its __module__ is written in Python
-    if inspect.isfunction(src): why = 'was not defined in a file (an interactive session or generated code)'
-    elif inspect.isclass(src) and in_py: why = f'is a class that inspect cannot find in {mod}, the module its __module__ names'
-    elif inspect.isroutine(src) or inspect.isclass(src) or inspect.ismodule(src): why = f'is compiled code ({type(obj).__name__}), not Python'
-    else: why = f'is an instance of {type(obj).__qualname__}, not a function, class or method: pass type({name}) for its class'
+    what = qual if isinstance(qual, str) else _what(obj)
+    if isinstance(mod, str) and isinstance(qual, str): what = f'{mod}.{qual}'
+    in_py = str(getattr(sys.modules.get(mod), '__file__', None)).endswith('.py')  # a Python module
+    if inspect.isfunction(src):
+        why = 'was not defined in a file (an interactive session or generated code)'
+    elif inspect.isclass(src) and in_py:
+        why = f'is a class that inspect cannot find in {mod}, the module its __module__ names'
+    elif inspect.isroutine(src) or inspect.isclass(src) or inspect.ismodule(src):
+        why = f'is compiled code ({type(obj).__name__}), not Python'
+    else:
+        why = (f'is an instance of {type(obj).__qualname__}, not a function, class or method: '
+               f'pass type({name}) for its class')
     raise TypeError(f'{name} has no Python source: {what} {why}')
