@@ -351,13 +351,18 @@ def check_python_source(obj, # a function, class, method, property or module wri
                         name:str, # the argument's name, for the message
                        ):
     "`obj`'s function, class or module if `inspect` finds its Python source; a TypeError otherwise."
-    import inspect, sys
+    import inspect
     getter = obj.fget if isinstance(obj, property) else obj
     fn = getattr(obj, '__func__', getter)  # a bound method's function, a property's getter
     src = inspect.unwrap(fn)  # what `functools.wraps` wrapped
     try:
         if inspect.getsourcefile(src) and inspect.getsourcelines(src): return fn
     except (TypeError, OSError): pass
+    raise TypeError(f'{name} has no Python source: {_no_source(obj, src, name)}')
+
+def _no_source(obj, src, name:str) -> str:
+    "What `obj` (unwrapped: `src`) is, and why it has no Python source, for the message."
+    import inspect, sys
     mod, qual = getattr(obj, '__module__', None), getattr(obj, '__qualname__', None)
     what = qual if isinstance(qual, str) else _what(obj)
     if isinstance(mod, str) and isinstance(qual, str): what = f'{mod}.{qual}'
@@ -371,4 +376,4 @@ def check_python_source(obj, # a function, class, method, property or module wri
     else:
         why = (f'is an instance of {type(obj).__qualname__}, not a function, class or method: '
                f'pass type({name}) for its class')
-    raise TypeError(f'{name} has no Python source: {what} {why}')
+    return f'{what} {why}'

@@ -56,13 +56,11 @@ def test_assertion_helpers_are_explained_at_first_use(nb):
 
 
 def _body_lines(fn: ast.FunctionDef, src: list[str]) -> int:
-    "Lines of a function's body after its docstring and its leading `check_*` calls, blank and comment lines not counted."
+    "Lines on which a statement of the body starts, after the docstring and the leading `check_*` calls (a wrapped line counts once)."
     body = list(fn.body)
     if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], 'value', None), ast.Constant): body = body[1:]
     while body and isinstance(body[0], (ast.Expr, ast.Assign)) and 'check_' in ast.unparse(body[0]): body = body[1:]  # the boundary checks
-    if not body: return 0
-    lines = src[body[0].lineno - 1: fn.end_lineno]
-    return sum(1 for l in lines if l.strip() and not l.strip().startswith('#'))
+    return len({n.lineno for b in body for n in ast.walk(b) if isinstance(n, ast.stmt)})
 
 
 @pytest.mark.parametrize('mod', ['callbacks', 'dunder', 'stats', 'softmax', 'source', 'checks', 'activations'])
@@ -103,3 +101,19 @@ def test_lesson_ends_with_exercises_each_with_a_checked_solution(nb):
         sol = next(c for c in cells[i + 1:] if c['cell_type'] == 'code')
         src = ''.join(sol['source'])
         assert src.startswith('#| solution') and re.search(r'\b(assert|test_eq|test_close|test_fail)\b', src), (nb.name, src[:80])
+
+
+def test_main_path_counts_hidden_exported_cells(tmp_path):
+    "A hidden cell that exports code is code the main path ships: it counts; a hidden check does not."
+    cell = lambda kind, src: {'cell_type': kind, 'source': src, 'metadata': {}, **({'outputs': []} if kind == 'code' else {})}
+    nb = {'cells': [cell('markdown', '# T\n\nsome words here'),
+                    cell('code', '#| export\ndef f(): pass'),
+                    cell('code', '#| export\n#| hide\ndef _g():\n    return 1'),
+                    cell('code', '#| hide\nassert f() is None'),
+                    cell('markdown', '## Under the hood'),
+                    cell('code', '#| export\ndef h(): pass')],
+          'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
+    p = tmp_path / '01_t.ipynb'
+    p.write_text(json.dumps(nb))
+    m = lesson_size.measure(p)
+    assert m['code_lines'] == 3 and m['words'] == 5, m

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """How long each lesson's main path is: prose words and code lines before its `## Under the hood`
-(or `## Exercises`) heading, not counting `#| hide` cells and `#|` directive lines; and the private
+(or `## Exercises`) heading, not counting `#|` directive lines nor `#| hide` cells unless they export
+code (hidden exported code is code the main path ships); and the private
 helpers an exported cell defines before the lesson's first public definition.
 
 Usage: python tools/lesson_size.py [NOTEBOOK ...]   (default: nbs/0*.ipynb)
@@ -22,6 +23,11 @@ def _cells(nb: Path) -> list[tuple[str, str]]:
     return [(c['cell_type'], ''.join(c['source'])) for c in json.loads(Path(nb).read_text())['cells']]
 
 
+def _exports(src: str) -> bool:
+    "Whether a code cell exports into fdl (a hidden one still ships its code, so it counts)."
+    return bool(re.search(r'^#\|\s*export', src, re.M))
+
+
 def _definitions(src: str) -> list[str]:
     "Names of the functions and classes a cell defines at its top level."
     try: body = ast.parse('\n'.join(l for l in src.splitlines() if not l.startswith('#|'))).body
@@ -36,14 +42,14 @@ def measure(nb: Path) -> dict:
     for kind, src in _cells(nb):
         if kind == 'markdown' and _end_re.search(src): main = False
         if kind == 'markdown': headings += re.findall(r'^#+\s*(.+?)\s*$', src, re.M)
-        if kind == 'code' and re.search(r'^#\|\s*export', src, re.M) and first_public is None:
+        if kind == 'code' and _exports(src) and first_public is None:
             for name in _definitions(src):
                 if first_public is not None: break
                 if name.startswith('_'): early.append(name)
                 else: first_public = name
         if not main: continue
         if kind == 'markdown': words += len(src.split())
-        elif kind == 'code' and not re.match(r'\s*#\|\s*hide', src):
+        elif kind == 'code' and (_exports(src) or not re.match(r'\s*#\|\s*hide', src)):
             code += sum(1 for l in src.splitlines() if l.strip() and not l.startswith('#|'))
     return {'words': words, 'code_lines': code, 'helpers_first': early, 'headings': headings}
 
