@@ -49,8 +49,8 @@ test: install
 	$(PY) -m pytest
 
 bench: install
-	@echo "==> benchmarks: fdl beside torch, time ratios"
-	$(PY) bench/run.py $(ARGS)
+	@echo "==> benchmarks: fdl beside torch, time ratios (ARGS='stats --quick' for one module, shorter runs)"
+	$(PY) bench/run.py --json bench/results.json $(ARGS)
 
 export: install
 	$(BIN)/nbdev_export

@@ -5,7 +5,7 @@ import pytest
 
 root = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(root/'bench'))
-from harness import Case, Result, fmt_time, measure, table
+from harness import Case, Result, fmt_time, measure, save, sweep_table, table
 
 def test_measure_times_both_sides():
     slow, fast = (lambda: sum(range(200_000))), (lambda: sum(range(5_000)))  # 40x the work
@@ -38,3 +38,30 @@ def test_per_operation_target():
 def test_runner_rejects_an_unknown_module():
     res = subprocess.run([sys.executable, str(root/'bench'/'run.py'), 'stat'], capture_output=True, text=True)
     assert res.returncode == 2 and 'no benchmark module stat; choose from' in res.stderr and 'stats' in res.stderr
+
+def test_sweep_table_is_a_grid_of_ratios_by_family_and_size():
+    rows = [Result(Case('var 10', None, None, family='var fwd', size=10, target=4), 3e-6, 1e-6),
+            Result(Case('var 1e5', None, None, family='var fwd', size=100_000, target=1.5), 2e-3, 1e-3),
+            Result(Case('mean 10', None, None, family='mean fwd', size=10), 1e-6, 1e-6),
+            Result(Case('other', None, None), 1e-6, 1e-6)]          # no family: not in the grid
+    lines = sweep_table(rows).splitlines()
+    assert lines[0].split() == ['family', '\\', 'elements', '10', '1e5']
+    assert lines[2].split() == ['var', 'fwd', '3.00', '2.00!'] and lines[3].split() == ['mean', 'fwd', '1.00']
+
+
+def test_measure_restores_the_thread_count():
+    import torch
+    n = torch.get_num_threads()
+    measure(Case('t', fdl=lambda: torch.get_num_threads(), ref=lambda: None, threads=1), min_run_time=0.01)
+    assert torch.get_num_threads() == n
+
+
+def test_save_keeps_the_modules_not_measured_again(tmp_path):
+    import json
+    p = tmp_path / 'r.json'
+    row = lambda name: Result(Case(name, None, None, family='f', size=10), 2e-6, 1e-6)
+    save({'stats': [row('a')], 'softmax': [row('b')]}, p, {'date': 'd1'})
+    save({'stats': [row('c')]}, p, {'date': 'd2'})
+    runs = json.loads(p.read_text())['runs']
+    assert [r['name'] for r in runs['stats']['results']] == ['c'] and runs['stats']['meta']['date'] == 'd2'
+    assert [r['name'] for r in runs['softmax']['results']] == ['b'] and runs['softmax']['results'][0]['ratio'] == 2
