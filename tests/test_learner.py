@@ -204,15 +204,27 @@ def test_training_metrics_weight_the_partial_last_batch(dls):
     assert metrics.history[-1]['accuracy'] == pytest.approx(accuracy(preds, y).mean().item(), rel=1e-12)
 
 
-def test_digits_reach_the_accuracy_shown_every_run():
-    figures = []
-    for _ in range(2):
-        torch.manual_seed(0)
-        metrics = MetricsCB()
-        Learner(digits_mlp(), digits_dls(), cbs=metrics).fit(10)
-        figures.append(metrics.history[-1]['accuracy'])
-    assert figures[0] == figures[1] >= 0.96
+def _digits_accuracy(seed):
+    "Validation accuracy after the lesson's 10-epoch fit of the digits MLP, seeded with `seed`."
+    torch.manual_seed(seed)
+    metrics = MetricsCB()
+    Learner(digits_mlp(), digits_dls(), cbs=metrics).fit(10)  # fresh loaders: their shuffling state too
     assert [r['epoch'] for r in metrics.history] == [e for e in range(10) for _ in (0, 1)]
+    return metrics.history[-1]['accuracy']
+
+
+def test_digits_fit_repeats_exactly_for_a_seed():
+    assert _digits_accuracy(0) == _digits_accuracy(0)
+
+
+@pytest.mark.parametrize('threads', [1, 4])
+def test_digits_reach_their_accuracy_on_every_seed(threads):
+    "Seeds 0-4, with 1 or 4 threads: every fit above 0.93, their median above 0.95 (seen: 0.947-0.972)."
+    n = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try: accs = sorted(_digits_accuracy(seed) for seed in range(5))
+    finally: torch.set_num_threads(n)
+    assert accs[0] > 0.93 and accs[2] > 0.95, accs
 
 
 def test_digits_split_and_normalization():
