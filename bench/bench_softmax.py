@@ -1,55 +1,53 @@
-"""Benchmarks for `fdl.softmax` against torch: cross-entropy forward+backward, log-softmax forward, peak memory."""
+"""fdl.softmax against torch over a sweep of shapes: every public numeric function, forward and forward+backward.
+
+Logits of shape (2, 5), (64, 10), (256, 100), (1000, 1000), (4096, 1000) and (1000, 10000), float32, classes
+along dim 1; `nll` reads log-probabilities of the same shapes, the binary loss one target per logit. Backward
+is that of the output's sum (of the loss itself for the scalar losses). One thread. Targets: <= 4x at
+<= 1e3 logits (the per-call cost), <= 1.5x from 1e5 logits, <= 1.0x there for logsumexp and cross_entropy
+forward+backward.
+"""
 import torch
 import torch.nn.functional as F
 from harness import Case
-from fdl.softmax import cross_entropy, log_softmax, logsumexp
+from fdl.softmax import logsumexp, log_softmax, softmax, nll, cross_entropy, binary_cross_entropy_with_logits
 
-SHAPE = (4096, 1000)
+SHAPES = [(2, 5), (64, 10), (256, 100), (1000, 1000), (4096, 1000), (1000, 10000)]
+BELOW_TORCH = {'logsumexp fwd+bwd', 'cross_entropy fwd+bwd'}   # families that stay at or under 1.0x
 
-def _inputs():
-    g = torch.Generator().manual_seed(0)
-    logits = torch.randn(*SHAPE, generator=g).requires_grad_()
-    target = torch.randint(0, SHAPE[1], SHAPE[:1], generator=g)
-    return logits, target
+def _pairs(t, b):
+    "(name, fdl function, torch function) of one logits tensor; `t` class indices, `b` binary targets."
+    return [('logsumexp', lambda x: logsumexp(x, 1), lambda x: torch.logsumexp(x, 1)),
+            ('log_softmax', lambda x: log_softmax(x, 1), lambda x: F.log_softmax(x, 1)),
+            ('softmax', lambda x: softmax(x, 1), lambda x: F.softmax(x, 1)),
+            ('nll', lambda x: nll(x, t), lambda x: F.nll_loss(x, t)),
+            ('cross_entropy', lambda x: cross_entropy(x, t), lambda x: F.cross_entropy(x, t)),
+            ('binary_cross_entropy_with_logits', lambda x: binary_cross_entropy_with_logits(x, b),
+             lambda x: F.binary_cross_entropy_with_logits(x, b))]
 
-def _forward_backward(loss_fn, logits, target):
+def _fwd_bwd(f, x):
     def run():
-        logits.grad = None
-        loss_fn(logits, target).backward()
+        x.grad = None
+        f(x).sum().backward()
     return run
 
-def peak_extra_bytes(run) -> int:
-    "Peak bytes held by torch's CPU allocator during `run()`, above what was held before it."
-    from torch.profiler import profile, ProfilerActivity
-    run()                                           # warm up outside the measurement
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof: run()
-    live = peak = 0
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == '[memory]']
-    for ev in sorted(events, key=lambda e: e.start_ns()):
-        live += ev.nbytes()                         # signed: + for an allocation, - for a free
-        peak = max(peak, live)
-    return peak
-
-def memory_note():
-    logits, target = _inputs()
-    mb = lambda f: peak_extra_bytes(_forward_backward(f, logits, target)) / 2**20
-    ours, theirs = mb(cross_entropy), mb(F.cross_entropy)
-    return f'peak extra memory fwd+bwd: fdl {ours:.1f} MB, torch {theirs:.1f} MB (logits {logits.numel()*4/2**20:.1f} MB)'
+def _target(family, size):
+    if size <= 1000: return 4.0
+    if size >= 10**5: return 1.0 if family in BELOW_TORCH else 1.5
+    return None
 
 def cases():
-    logits, target = _inputs()
-    x = logits.detach()
-    note = memory_note()
-    err = (log_softmax(x) - F.log_softmax(x, -1)).abs().max().item()
-    lse_err = (logsumexp(x) - torch.logsumexp(x, -1)).abs().max().item()
-    x3, dims = x.view(64, 64, SHAPE[1]), (0, 1)                   # the same numbers, reduced over two dimensions
-    lse3_err = (logsumexp(x3, dims) - torch.logsumexp(x3, dims)).abs().max().item()
-    for threads in sorted({1, torch.get_num_threads()}):
-        yield Case(f'cross_entropy fwd+bwd {SHAPE} float32', _forward_backward(cross_entropy, logits, target),
-                   _forward_backward(F.cross_entropy, logits, target), threads=threads, target=1.0, note=note)
-        yield Case(f'log_softmax fwd {SHAPE} float32', lambda: log_softmax(x), lambda: F.log_softmax(x, -1),
-                   threads=threads, target=2.0, note=f'max abs diff {err:.1e}')
-        yield Case(f'logsumexp fwd {SHAPE} float32', lambda: logsumexp(x), lambda: torch.logsumexp(x, -1),
-                   threads=threads, note=f'max abs diff {lse_err:.1e}')
-        yield Case(f'logsumexp fwd {tuple(x3.shape)} dim={dims} float32', lambda: logsumexp(x3, dims),
-                   lambda: torch.logsumexp(x3, dims), threads=threads, note=f'max abs diff {lse3_err:.1e}')
+    g = torch.Generator().manual_seed(0)
+    for shape in SHAPES:
+        logits = torch.randn(*shape, generator=g) * 3
+        t = torch.randint(0, shape[1], shape[:1], generator=g)
+        b = torch.rand(*shape, generator=g)
+        log_probs = F.log_softmax(logits, 1)
+        size = logits.numel()
+        for name, ours, theirs in _pairs(t, b):
+            x = log_probs if name == 'nll' else logits
+            xr = x.clone().requires_grad_()
+            for kind, fdl, ref in [('fwd', lambda f=ours, x=x: f(x), lambda f=theirs, x=x: f(x)),
+                                   ('fwd+bwd', _fwd_bwd(ours, xr), _fwd_bwd(theirs, xr))]:
+                family = f'{name} {kind}'
+                yield Case(f'{family} {shape}', fdl, ref, threads=1, family=family, size=size,
+                           target=_target(family, size))

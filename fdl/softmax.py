@@ -89,21 +89,29 @@ def cross_entropy(logits:Tensor, # unnormalized scores, shape (C), (N, C) or (N,
     eps = check_number(label_smoothing, 'label_smoothing', 0, 1)
     x = _upcast(logits)                               # half precision is computed in float32
     d = min(1, x.dim() - 1)                           # the class dimension
-    C, logp = x.shape[d], torch.log_softmax(x, d)
-    w = x.new_ones(C) if weight is None else weight.to(x.dtype)
-    w_c = w.view(-1, *[1] * (x.dim() - d - 1))        # w along the class dimension
-    if target.is_floating_point():   # class probabilities, mixed with uniform and weighted
-        t = (target.to(x.dtype) * (1 - eps) + eps / C) * w_c
-        losses = -(t * logp.where(t != 0, 0.)).sum(d)    # 0 log 0 counts 0
-        return _downcast(_reduce(losses, reduction, losses.numel()), logits.dtype)
-    t = target.long()
-    loss = F.nll_loss(logp, t, None if weight is None else w, ignore_index=ignore_index,
-                      reduction=reduction)
-    if eps == 0: return _downcast(loss, logits.dtype)
-    keep = t != ignore_index
-    smooth = -(logp * w_c).sum(d).where(keep, 0.)            # sum_c w_c (-log p_c), per item
-    total = w[t.masked_fill(~keep, 0)].where(keep, 0.).sum() # sum of w_y: what 'mean' divides by
-    return _downcast((1 - eps) * loss + eps / C * _reduce(smooth, reduction, total), logits.dtype)
+    logp = torch.log_softmax(x, d)
+    w = None if weight is None else weight.to(x.dtype)
+    if target.is_floating_point(): loss = _soft_targets(logp, target, d, w, eps, reduction)
+    else:
+        t = target.long()
+        loss = F.nll_loss(logp, t, w, ignore_index=ignore_index, reduction=reduction)
+        if eps: loss = (1 - eps) * loss + eps * _uniform(logp, t, d, w, ignore_index, reduction)
+    return _downcast(loss, logits.dtype)
+
+def _soft_targets(logp, target, d, w, eps, reduction):
+    "`-sum_c w_c t_c log p_c` per item, `t` the target mixed with uniform; 0 log 0 counts 0."
+    C = logp.shape[d]
+    t = target.to(logp.dtype) * (1 - eps) + eps / C
+    if w is not None: t = t * w.view(-1, *[1] * (logp.dim() - d - 1))
+    losses = -(t * logp.where(t != 0, 0.)).sum(d)
+    return _reduce(losses, reduction, losses.numel())
+
+def _uniform(logp, t, d, w, ignore_index, reduction):
+    "Cross-entropy against a uniform target, `sum_c w_c (-log p_c) / C` per item, reduced as `nll`."
+    C, keep = logp.shape[d], t != ignore_index
+    w = logp.new_ones(C) if w is None else w
+    losses = -(logp * w.view(-1, *[1] * (logp.dim() - d - 1))).sum(d).where(keep, 0.) / C
+    return _reduce(losses, reduction, w[t.masked_fill(~keep, 0)].where(keep, 0.).sum())
 
 # %% ../nbs/04_softmax.ipynb #a9ac4207
 def binary_cross_entropy_with_logits(
@@ -123,7 +131,7 @@ def binary_cross_entropy_with_logits(
     t = target.to(x.dtype)
     log_sigmoid = F.logsigmoid(x)                                     # -logsumexp(0, -x)
     if pos_weight is not None: log_sigmoid = log_sigmoid * (1 + (pos_weight.to(x.dtype) - 1) * t)
-    losses = (1 - t) * x - log_sigmoid
+    losses = ((1 - t) * x).sub_(log_sigmoid)                          # in place: one buffer fewer
     if weight is not None: losses = losses * weight.to(x.dtype)
     return _downcast(_reduce(losses, reduction, losses.numel()), logits.dtype)
 
