@@ -11,7 +11,8 @@ from inspect import signature
 __all__ = ['check_bool', 'check_int', 'check_number', 'check_choice', 'check_callable', 'check_call', 'check_tensor',
            'check_shape', 'check_broadcasts', 'has_values', 'check_dim', 'check_dims', 'check_type', 'check_sequence',
            'check_names', 'check_class_indices', 'check_probabilities', 'check_class_target', 'check_reduction',
-           'check_instance', 'check_callback', 'check_nonempty', 'check_exceptions', 'check_python_source']
+           'check_instance', 'check_callback', 'check_nonempty', 'check_exceptions', 'check_python_source',
+           'check_handlers', 'check_writable', 'check_importable']
 
 # %% ../nbs/90_checks.ipynb #4e4f9f1f
 def check_bool(value, # the argument's value
@@ -377,3 +378,76 @@ def _no_source(obj, src, name:str) -> str:
         why = (f'is an instance of {type(obj).__qualname__}, not a function, class or method: '
                f'pass type({name}) for its class')
     return f'{what} {why}'
+
+# %% ../nbs/90_checks.ipynb #f8fac8a5
+def check_handlers(cb, # an object whose methods named like `events` handle them
+                   name:str, # the argument's name, for the message
+                   events, # the event names the caller fires, e.g. ('before_fit', 'step')
+                   call:str='learn', # what each handler is called with
+                  ):
+    "`cb` if it is an instance whose attributes named like `events` are handlers taking `call`."
+    import functools, inspect
+    check_instance(cb, name)
+    if inspect.isroutine(cb) or isinstance(cb, functools.partial):
+        raise TypeError(f'{name} is a plain function {_what(cb)}; a callback is an object with '
+                        f'methods named like its events, e.g. a Callback subclass with '
+                        f'{events[0]}(self, {call})')
+    for ev in events:
+        h = getattr(cb, ev, None)
+        if h is not None: _check_handler(h, f'{name}.{ev}', ev, call)
+    _check_event_names(cb, name, events)
+    return cb
+
+def _check_handler(h, what:str, ev:str, call:str):
+    "A TypeError unless `h` (the attribute `what`, named like the event `ev`) takes `call`."
+    import inspect
+    if not callable(h):
+        raise TypeError(f'{what} is {_what(h)}, but {ev!r} is reserved for the handler of the '
+                        f'event {ev}: give the attribute another name')
+    try: sig = inspect.signature(h)
+    except (TypeError, ValueError): return  # some builtins have no signature to check
+    try: sig.bind(None)
+    except TypeError: raise TypeError(f'{what}{sig} must take (self, {call}): the caller '
+                                      f'calls it as {ev}({call})') from None
+
+def _check_event_names(cb, name:str, events):
+    "A ValueError if `cb` has a method named like an event (before_, after_...) not in `events`."
+    import difflib
+    for a in dir(type(cb)):
+        if not a.startswith(('before_', 'after_', 'cleanup_')) or a in events: continue
+        near = difflib.get_close_matches(a, events, n=1)
+        hint = f'; did you mean {near[0]!r}?' if near else f'; the events are {", ".join(events)}'
+        raise ValueError(f'{name} has a method {a!r}, which is no event{hint}')
+
+# %% ../nbs/90_checks.ipynb #48a26f63
+def check_writable(path, # a file path (str or os.PathLike) to be written later
+                   name:str, # the argument's name, for the message
+                  ):
+    "`path` if a file can be written there (not '', not a directory); a ValueError otherwise."
+    import os
+    from pathlib import Path
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f'{name} must be a file path, got {_what(path)}')
+    p = Path(path)
+    if str(path) == '': raise ValueError(f'{name} is empty: give a file name, e.g. digits.pt')
+    if p.is_dir(): raise ValueError(f'{name}={str(path)!r} is a directory: give a file name in it')
+    existed = p.exists()
+    try:
+        with open(p, 'a'): pass
+    except OSError as e:
+        raise ValueError(f'{name}={str(path)!r} cannot be written: {e.strerror}') from None
+    if not existed: p.unlink()
+    return path
+
+def check_importable(module:str, # the package a feature needs, e.g. 'matplotlib'
+                     what:str, # the feature, for the message, e.g. 'lr_find(plot=True)'
+                     install:str|None=None, # what to pip install, if not `module`
+                    ):
+    "None if `module` can be imported; a ModuleNotFoundError saying what to install otherwise."
+    import importlib.util, sys
+    try: found = sys.modules[module] is not None if module in sys.modules else (
+        importlib.util.find_spec(module) is not None)
+    except (ImportError, ValueError): found = False
+    if not found:
+        raise ModuleNotFoundError(f'{what} needs {module}: pip install {install or module}',
+                                  name=module)

@@ -139,3 +139,37 @@ def test_exceptions():
     assert check_exceptions(KeyError, 'cancel') is KeyError and check_exceptions((KeyError, OSError), 'cancel') == (KeyError, OSError)
     for bad in (5, (), 'KeyError', (KeyError, int), KeyError()):
         with pytest.raises(TypeError, match='cancel must be an exception class'): check_exceptions(bad, 'cancel')
+
+
+def test_check_handlers_refuses_what_a_loop_could_not_call():
+    from fdl.checks import check_handlers
+    events = ('before_fit', 'after_batch', 'step')
+    class Stores:
+        def __init__(self): self.step = 0
+        def after_batch(self, learn): pass
+    with pytest.raises(TypeError, match="'step' is reserved"): check_handlers(Stores(), 'cbs[1]', events)
+    class Bare:
+        def after_batch(self): pass
+    with pytest.raises(TypeError, match=r'cbs\[0\]\.after_batch.*must take \(self, learn\)'):
+        check_handlers(Bare(), 'cbs[0]', events)
+    with pytest.raises(TypeError, match='plain function'): check_handlers(lambda learn: None, 'cbs[0]', events)
+    class Misspelt:
+        def befor_fit(self, learn): pass
+        def before_fti(self, learn): pass
+    with pytest.raises(ValueError, match="did you mean 'before_fit'"): check_handlers(Misspelt(), 'cb', events)
+
+
+def test_check_writable_and_importable(tmp_path):
+    import sys
+    from fdl.checks import check_importable, check_writable
+    (tmp_path / 'keep.pt').write_text('x')
+    assert check_writable(tmp_path / 'keep.pt', 'out') == tmp_path / 'keep.pt'
+    assert (tmp_path / 'keep.pt').read_text() == 'x'          # an existing file is left as it was
+    with pytest.raises(ValueError, match='out.*directory'): check_writable(tmp_path, 'out')
+    with pytest.raises(ValueError, match='out.*cannot be written'): check_writable(tmp_path / 'a' / 'b.pt', 'out')
+    assert check_importable('json', 'saving') is None
+    sys.modules['fdl_hidden_pkg'] = None
+    try:
+        with pytest.raises(ModuleNotFoundError, match='progress bars needs fdl_hidden_pkg'):
+            check_importable('fdl_hidden_pkg', 'progress bars')
+    finally: del sys.modules['fdl_hidden_pkg']
