@@ -6,11 +6,12 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 import fdl.stats as S
-from fdl.stats import (mean, var, std, mad, cov, corr, var_shortcut, shortcut_errors, RunningStats, RunningCov,
-                       plot_deviations, plot_scatter, plot_shortcut_error)
+from fdl.stats import (mean, var, std, mad, cov, corr, cov_matrix, corr_matrix, var_shortcut, shortcut_errors,
+                       RunningStats, RunningCov, plot_deviations, plot_scatter, plot_shortcut_error)
 
 T = torch.tensor([1., 2., 4., 18.])
 REPO = Path(__file__).resolve().parents[1]
+SLAB = 1 << 16   # values per slab of var's second pass (the default of fdl.stats._moments)
 
 def f64(x): return x.double().numpy()
 
@@ -115,14 +116,14 @@ def test_matrix_forms_match_torch(dtype):
     X = (torch.randn(4, 30, generator=torch.Generator().manual_seed(2)) * 10).to(dtype)
     Xf = X if X.is_floating_point() else X.float()
     for correction in (0, 1, 3):
-        torch.testing.assert_close(cov(X, correction=correction), torch.cov(Xf, correction=correction))
-    torch.testing.assert_close(corr(X), torch.corrcoef(Xf))
-    assert cov(X).dtype == corr(X).dtype == Xf.dtype
+        torch.testing.assert_close(cov_matrix(X, correction=correction), torch.cov(Xf, correction=correction))
+    torch.testing.assert_close(corr_matrix(X), torch.corrcoef(Xf))
+    assert cov_matrix(X).dtype == corr_matrix(X).dtype == Xf.dtype
     one = X[0]
-    assert cov(one).shape == torch.cov(Xf[0]).shape == ()
-    torch.testing.assert_close(cov(one, correction=1), torch.cov(Xf[0]))
-    torch.testing.assert_close(cov(X[:1]), torch.cov(Xf[:1], correction=0))
-    assert corr(one).item() == pytest.approx(1.0)
+    assert cov_matrix(one).shape == torch.cov(Xf[0]).shape == ()
+    torch.testing.assert_close(cov_matrix(one, correction=1), torch.cov(Xf[0]))
+    torch.testing.assert_close(cov_matrix(X[:1]), torch.cov(Xf[:1], correction=0))
+    assert corr_matrix(one).item() == pytest.approx(1.0)
 
 def test_zero_dim_tensor():
     x = torch.tensor(3.)
@@ -131,8 +132,8 @@ def test_zero_dim_tensor():
     assert var(x, dim=0).item() == torch.var(x, dim=0, correction=0).item() == 0
     assert mean(x, keepdim=True).shape == torch.mean(x, dim=0, keepdim=True).shape == ()
 
-@pytest.mark.parametrize('size', [S._CHUNK - 1, S._CHUNK, S._CHUNK + 1, 3 * S._CHUNK + 5])
-def test_chunked_path_matches_float64(size):
+@pytest.mark.parametrize('size', [SLAB - 1, SLAB, SLAB + 1, 3 * SLAB + 5])
+def test_slabs_match_float64(size):
     x = torch.randn(size, generator=torch.Generator().manual_seed(size)) * 2 + 1e4
     ref = np.var(f64(x))
     assert var(x).item() == pytest.approx(ref, rel=1e-6)
@@ -186,52 +187,41 @@ def test_integer_and_bool_inputs_give_floats():
     assert var(big, correction=1).item() == 2.0
     assert cov(i, i * 2).item() == pytest.approx(2 * 47.1875)
 
-def test_float32_near_1e19_does_not_overflow():
+def test_float32_range_stated_on_the_page():
+    "float32 holds while squares of deviations are normal and their sums finite; outside, inf or 0 (said on the page)."
     x = torch.tensor([1e19, 2e19, 3e19, 4e19])
     ref = np.var(f64(x))
-    assert torch.isfinite(var(x)) and var(x).item() == pytest.approx(ref, rel=1e-6)
-    pairs = var(x.repeat(100_000).reshape(-1, 2), dim=0)    # large, along a dim: columns of 1e19, 3e19 and 2e19, 4e19
-    assert pairs.isfinite().all() and pairs.tolist() == pytest.approx([1e38, 1e38], rel=1e-6)
-    # the chunked fast path (a full reduction of more than _CHUNK values) does not rescale: inf (said on the page);
-    # torch.var accumulates in float64 and stays finite there
-    assert var(x.repeat(100_000)).isinf().item() and torch.var(x.repeat(100_000), correction=0).isfinite().item()
-    assert std(x).item() == pytest.approx(ref**0.5, rel=1e-6)
-    assert mad(x).item() == pytest.approx(1e19, rel=1e-6)
-    assert cov(x, x).item() == pytest.approx(ref, rel=1e-6) and corr(x, -x).item() == pytest.approx(-1.0)
-    assert mean(torch.full((8,), 3e38)).item() == pytest.approx(3e38, rel=1e-6)
-    rs = RunningStats().update(x)
-    assert rs.var.item() == pytest.approx(ref, rel=1e-6)
+    assert var(x).isinf().item() and torch.var(x, correction=0).isfinite().item()   # torch adds squares in float64
+    assert var(x.double()).item() == pytest.approx(ref, rel=1e-12)                # float64: well inside its range
+    assert std(x.double()).item() == pytest.approx(ref**0.5, rel=1e-12)
+    assert mad(x).item() == pytest.approx(1e19, rel=1e-6)                          # no squares: fine
+    assert mean(torch.full((8,), 3e38)).isinf().item()                             # the sum overflows
+    assert mean(torch.full((8,), 3e37)).item() == pytest.approx(3e37, rel=1e-6)    # 8 * 3e37 < 3.4e38
+    z = torch.randn(1000, generator=torch.Generator().manual_seed(0))
+    for scale in (1e-18, 1e-10, 1.0, 1e10, 1e17):                                 # inside: 1e-19 .. 1.8e19 / sqrt(n)
+        ref = torch.var(z * scale, correction=0)
+        assert var(z * scale).item() == pytest.approx(ref.item(), rel=1e-5)
+        assert std(z * scale).item() == pytest.approx(ref.sqrt().item(), rel=1e-5)
+        assert cov(z * scale, z).item() == pytest.approx(ref.item() / scale, rel=1e-5)
+        assert RunningStats().update(z * scale).var.item() == pytest.approx(ref.item(), rel=1e-5)
+    assert var(z * 1e19).isinf().item()                                             # outside: overflow
+    assert std(z * 1e-30).item() == 0.0                                             # outside: squares underflow
+    assert 0 < var(z.double() * 1e-150).item() < float('inf') and var(z.double() * 1e150).isfinite().item()
 
-def test_chunked_path_bounds_stated_on_the_page():
-    z = torch.randn(200_000, generator=torch.Generator().manual_seed(0))
-    # overflow: a chunk's float32 sum of squared deviations passes 3.4e38 from spreads of about 5e16
-    assert var(z * 3e16).isfinite().item() and var(z * 1e17).isinf().item()
-    assert torch.var(z * 1e17, correction=0).isfinite().item()
-    assert var((z * 1e17).reshape(-1, 2), dim=0).isfinite().all()                     # along a dim: rescaled, exact
-    assert var(z * 1e17, dim=0).isinf().item()                                          # 1-D, dim=0: still all values
-    # underflow: std still right at 1e-20, loses digits from 1e-21 (subnormal squares), 0.1 % off at 1e-22
-    ref = lambda s: torch.std(z * s, correction=0).item()
-    assert std(z * 1e-20).item() == pytest.approx(ref(1e-20), rel=1e-6)
-    assert 1e-4 < abs(std(z * 1e-22).item() / ref(1e-22) - 1) < 1e-2
-    assert std((z * 1e-22).reshape(-1, 2), dim=0).tolist() == pytest.approx(torch.std((z * 1e-22).reshape(-1, 2), dim=0, correction=0).tolist(), rel=1e-6)
-
-def test_tiny_values_do_not_underflow():
-    "Deviations below ~1e-19 square to less than float32's smallest normal number; fdl rescales instead of losing them."
-    tiny = torch.tensor([-1e-30, 1e-30])
-    assert ((tiny - tiny.mean())**2).sum().item() == 0                  # the plain sum of squares underflows
-    assert std(tiny).item() == pytest.approx(1e-30, rel=1e-6) and std(tiny).dtype == torch.float32
+def test_tiny_and_huge_values_in_float64():
+    "Deviations far below float32's range keep their digits in float64, along dims and in the streaming classes."
     g = torch.Generator().manual_seed(6)
-    x = torch.randn(3, 200, generator=g) * torch.tensor([[1e-25], [1.], [1e18]])
+    x = torch.randn(3, 200, generator=g, dtype=torch.float64) * torch.tensor([[1e-100], [1.], [1e100]], dtype=torch.float64)
     x[1] = 0                                                           # a slice of zeros next to tiny and huge ones
     ref = np.std(f64(x), axis=1)
-    np.testing.assert_allclose(std(x, dim=1).double().numpy(), ref, rtol=1e-6)
-    np.testing.assert_allclose(RunningStats().update(x.T).std.double().numpy(), ref, rtol=1e-6)
-    y = torch.randn(200, generator=g)
+    np.testing.assert_allclose(std(x, dim=1).numpy(), ref, rtol=1e-12)
+    np.testing.assert_allclose(RunningStats().update(x.T).std.numpy(), ref, rtol=1e-12)
+    y = torch.randn(200, generator=g, dtype=torch.float64)
     r = np.corrcoef(f64(x[0]), f64(y))[0, 1]
-    assert corr(x[0], y).item() == pytest.approx(r, rel=1e-5)
-    assert RunningCov().update(x[0], y).corr.item() == pytest.approx(r, rel=1e-5)
-    assert cov(x[0], y).item() == pytest.approx(np.cov(f64(x[0]), f64(y), ddof=0)[0, 1], rel=1e-5)
-    one_ulp = torch.tensor([0., 1.4e-45])                              # variance 2**-300: not even a subnormal float32
+    assert corr(x[0], y).item() == pytest.approx(r, rel=1e-10)
+    assert RunningCov().update(x[0], y).corr.item() == pytest.approx(r, rel=1e-10)
+    assert cov(x[0], y).item() == pytest.approx(np.cov(f64(x[0]), f64(y), ddof=0)[0, 1], rel=1e-10)
+    one_ulp = torch.tensor([0., 1.4e-45])                              # float32: variance 2**-300 is not representable
     assert var(one_ulp).item() == 0.0 and std(one_ulp).item() >= 0.0   # never negative, never nan
 
 def test_nan_and_inf_follow_torch():
@@ -249,14 +239,14 @@ def test_constant_input_to_corr_is_nan_like_torch():
     c = torch.ones(5)
     assert corr(torch.arange(5.), c).isnan().item()
     assert torch.corrcoef(torch.stack([torch.arange(5.), c]))[0, 1].isnan().item()
-    m = corr(torch.stack([torch.arange(5.), c]))
+    m = corr_matrix(torch.stack([torch.arange(5.), c]))
     assert torch.equal(m.isnan(), torch.corrcoef(torch.stack([torch.arange(5.), c])).isnan())
     assert var(c).item() == 0.0 and cov(c, torch.arange(5.)).item() == 0.0
     k = torch.full((33,), 0.2494252324104309)    # constant, but its float32 mean is not exactly the constant
     y = torch.randn(33, generator=torch.Generator().manual_seed(7))
     assert S.mean(k).item() != k[0].item()
     assert corr(k, y).isnan().item() and corr(y, k).isnan().item()
-    assert corr(torch.stack([k, y]))[0, 1].isnan().item() and RunningCov().update(k, y).corr.isnan().item()
+    assert corr_matrix(torch.stack([k, y]))[0, 1].isnan().item() and RunningCov().update(k, y).corr.isnan().item()
     assert var(k).item() == 0.0
 
 def test_corr_is_clipped_and_scale_free():
@@ -272,7 +262,7 @@ def _grad(f, x):
     g, = torch.autograd.grad(out.sum(), x)
     return out.detach(), g
 
-@pytest.mark.parametrize('shape', [(4,), (100,), (512, 512), (S._CHUNK + 7,)])  # small, and beyond one chunk
+@pytest.mark.parametrize('shape', [(4,), (100,), (512, 512), (SLAB + 7,)])  # small, and beyond one chunk
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 def test_var_std_gradients_match_torch(shape, dtype):
     x = (torch.randn(shape, generator=torch.Generator().manual_seed(len(shape)), dtype=torch.float64) * 3 + 5).to(dtype)
@@ -310,16 +300,17 @@ def test_gradients_of_mad_cov_corr_match_torch():
     torch.testing.assert_close(gv, tgv, rtol=1e-4, atol=1e-4 * tgv.abs().max().item())
 
 def test_gradients_stay_finite_at_the_ends_of_the_float_range():
-    for x in (torch.tensor([1e19, 2e19, 3e19, 4e19]), torch.tensor([-1e-30, 1e-30, 3e-30])):
+    "Values far out for float32 are inside float64's range: computed in float64, value and gradient match torch."
+    for x in (torch.tensor([1e19, 2e19, 3e19, 4e19], dtype=torch.float64), torch.tensor([-1e-30, 1e-30, 3e-30], dtype=torch.float64)):
         for ours, theirs in ((var, torch.var), (std, torch.std)):
             v, g = _grad(ours, x)
             tv, tg = _grad(lambda x: theirs(x, correction=0), x)
             assert g.isfinite().all()
             torch.testing.assert_close(v, tv, rtol=1e-5, atol=0)
-            torch.testing.assert_close(g, tg, rtol=1e-5, atol=0)
+            torch.testing.assert_close(g, tg, rtol=1e-5, atol=1e-12 * tg.abs().max().item())
 
 def test_no_grad_mode_and_results_without_grad_are_unchanged():
-    x = torch.randn(S._CHUNK * 2 + 3, generator=torch.Generator().manual_seed(6)) + 1e4
+    x = torch.randn(SLAB * 2 + 3, generator=torch.Generator().manual_seed(6)) + 1e4
     plain = var(x)
     xg = x.clone().requires_grad_()
     with torch.no_grad(): quiet = var(xg)
@@ -328,7 +319,7 @@ def test_no_grad_mode_and_results_without_grad_are_unchanged():
     torch.testing.assert_close(var(xg).detach(), plain, rtol=1e-6, atol=0)
 
 def test_running_stats_detach_their_input():
-    x = torch.randn(S._CHUNK + 11, generator=torch.Generator().manual_seed(7)).requires_grad_()
+    x = torch.randn(SLAB + 11, generator=torch.Generator().manual_seed(7)).requires_grad_()
     rs = RunningStats().update(x).update(x[:1000])
     assert not rs.var.requires_grad and not rs.mean.requires_grad
     ref = RunningStats().update(x.detach()).update(x.detach()[:1000])
@@ -370,15 +361,21 @@ BAD_INPUT = [   # (call, exception type, the argument's name and a key word)
     (lambda: corr(T, T.to(torch.complex64)), TypeError, 'y must be a real'),
     (lambda: cov(T, T, correction=4), ValueError, 'correction=4'),
     (lambda: cov(T, T, correction=float('nan')), ValueError, 'correction must be a number'),
-    (lambda: cov(torch.zeros(2, 3, 4)), ValueError, 'x must be 1-D or 2-D'),
-    (lambda: cov(torch.zeros(2, 0)), ValueError, 'x has no values'),
-    (lambda: cov(torch.zeros(2, 3), correction=3), ValueError, 'correction=3'),
-    (lambda: corr(torch.zeros(2, 3), dim=0), ValueError, 'dim and keepdim'),
-    (lambda: cov(torch.zeros(2, 3), keepdim=True), ValueError, 'dim and keepdim'),
-    (lambda: corr([[1., 2.]]), TypeError, 'x must be a torch.Tensor'),
+    (lambda: cov_matrix(torch.zeros(2, 3, 4)), ValueError, 'x must be 1-D or 2-D'),
+    (lambda: cov_matrix(torch.zeros(2, 0)), ValueError, 'x has no values'),
+    (lambda: cov_matrix(torch.zeros(2, 3), correction=3), ValueError, 'correction=3'),
+    (lambda: corr(torch.zeros(2, 3)), TypeError, "'y'"),
+    (lambda: cov(torch.zeros(2, 3), keepdim=True), TypeError, "'y'"),
+    (lambda: corr_matrix([[1., 2.]]), TypeError, 'x must be a torch.Tensor'),
+    (lambda: plot_deviations(torch.full((4,), 2.)), ValueError, 'x must hold at least two different'),
+    (lambda: plot_deviations(torch.tensor([3.])), ValueError, 'x must hold at least two different'),
+    (lambda: plot_deviations(T.to(torch.complex64)), TypeError, 'x must be a real'),
+    (lambda: plot_deviations(torch.tensor(3.)), ValueError, 'x must have at least 1'),
+    (lambda: shortcut_errors([1.], n=1), ValueError, 'n must be >= 2'),
+    (lambda: plot_shortcut_error(n=1), ValueError, 'n must be >= 2'),
     (lambda: RunningStats(correction=float('nan')), ValueError, 'correction must be a number'),
     (lambda: RunningCov(correction=-1), ValueError, 'correction must be >= 0'),
-    (lambda: shortcut_errors([1.], n=0), ValueError, 'n must be >= 1'),
+    (lambda: shortcut_errors([1.], n=0), ValueError, 'n must be >= 2'),
 ]
 
 @pytest.mark.parametrize('call,exc,msg', BAD_INPUT)
@@ -423,8 +420,10 @@ def test_scale_laws(xs, a, k):
     assert cov(a * x, 4 * y).item() == pytest.approx(4 * a * cov(x, y).item(), rel=1e-9,
                                                      abs=4 * wiggle * (var(y).item()**0.5 + eps * big_y) + 1e-300)
 
+inside = st.floats(-1e6, 1e6).map(lambda f: f if abs(f) > 1e-15 else 0.0)   # within the range the page states
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)), min_size=2, max_size=60))
+@given(st.lists(st.tuples(inside, inside), min_size=2, max_size=60))
 def test_corr_lies_in_unit_interval(pairs):
     for dtype in (torch.float64, torch.float32):
         x, y = torch.tensor(pairs, dtype=torch.float64).T.to(dtype)
@@ -504,7 +503,21 @@ def test_running_stats_rejects_without_changing_state():
     with pytest.raises(ValueError, match="state\\['m2'\\] must have shape"): rs.load_state_dict({**before, 'm2': torch.zeros(2)})
     with pytest.raises(TypeError, match="state\\['dtype'\\] must be a dtype"): rs.load_state_dict({**before, 'dtype': 'float32'})
     with pytest.raises(ValueError, match="state\\['correction'\\] must be a number"): rs.load_state_dict({**before, 'correction': float('nan')})
+    with pytest.raises(ValueError, match="state\\['m2'\\] must be >= 0"): rs.load_state_dict({**before, 'm2': before['m2'] - 1e9})
+    with pytest.raises(ValueError, match="state\\['m2'\\] must be a number"): rs.load_state_dict({**before, 'm2': before['m2'] * float('nan')})
     assert same()
+
+def test_load_state_dict_stores_detached_copies():
+    rs = RunningStats().update(torch.randn(10, 3))
+    state = rs.state_dict()
+    w = torch.ones(3, requires_grad=True)
+    state['mean'] = state['mean'] * w                          # a mean that carries an autograd graph
+    loaded = RunningStats().load_state_dict(state)
+    assert not loaded._mean.requires_grad and not loaded.mean.requires_grad
+    torch.testing.assert_close(loaded.mean, rs.mean)
+    rc = RunningCov().update(torch.randn(5, 2), torch.randn(5, 2))
+    with pytest.raises(ValueError, match="state\\['m2y'\\] must be >= 0"):
+        RunningCov().load_state_dict({**rc.state_dict(), 'm2y': -torch.ones(2)})
 
 def test_running_stats_empty_and_correction():
     rs = RunningStats(correction=1)
@@ -653,14 +666,14 @@ def test_import_does_not_load_matplotlib():
     assert out.stdout.strip() == 'False', out.stderr
 
 def test_corr_matrix_of_huge_and_tiny_rows_matches_the_pair_form():
-    x = torch.tensor([[1e200, -1e200, 0., 3e199], [1., 2., 3., 5.], [1e-200, 3e-200, 2e-200, 0.]], dtype=torch.float64)
-    m = corr(x)
+    x = torch.tensor([[1e100, -1e100, 0., 3e99], [1., 2., 3., 5.], [1e-100, 3e-100, 2e-100, 0.]], dtype=torch.float64)
+    m = corr_matrix(x)                                  # inside float64's range: 1e-154 .. 1e154 / sqrt(n)
     assert m.isfinite().all()
     for i in range(3):
         for j in range(3):
             assert m[i, j].item() == pytest.approx(corr(x[i], x[j]).item(), abs=1e-12)
-    scaled = x / x.abs().amax(1, keepdim=True)  # what torch needs to avoid overflowing
-    assert torch.allclose(m, torch.corrcoef(scaled), atol=1e-12)
+    torch.testing.assert_close(m, torch.corrcoef(x), atol=1e-12, rtol=0)
+    assert not corr_matrix(x * 1e60).isfinite().all()   # outside: products overflow, as the page states
 
 
 # ---------------------------------------------------------------- wherever torch works: meta, torch.func, double backward
@@ -679,8 +692,8 @@ def _pairs():
         ('var_shortcut', lambda x: var_shortcut(x), lambda x: torch.var(x, correction=0)),
         ('cov', lambda x: cov(x, other(x)), lambda x: torch.cov(torch.stack([x.flatten(), other(x).flatten()]), correction=0)[0, 1]),
         ('corr', lambda x: corr(x, other(x)), lambda x: torch.corrcoef(torch.stack([x.flatten(), other(x).flatten()]))[0, 1]),
-        ('cov matrix', lambda x: cov(x, correction=1), lambda x: torch.cov(x)),
-        ('corr matrix', lambda x: corr(x), lambda x: torch.corrcoef(x)),
+        ('cov matrix', lambda x: cov_matrix(x, correction=1), lambda x: torch.cov(x)),
+        ('corr matrix', lambda x: corr_matrix(x), lambda x: torch.corrcoef(x)),
     ]
 
 X = torch.randn(3, 7, generator=torch.Generator().manual_seed(11), dtype=torch.float64) * 2 + 3
@@ -751,19 +764,43 @@ def test_running_cov_keeps_its_own_state():
     rc = RunningCov().update(torch.randn(10, 2), torch.randn(10, 2))
     assert not any(isinstance(v, RunningStats) for v in vars(rc).values())
 
-def test_range_end_values_stay_exact_along_dims_and_under_autograd():
-    x = torch.tensor([[1e19, 2e19, 3e19, 4e19], [-1e-30, 1e-30, 3e-30, 0.]])
-    np.testing.assert_allclose(std(x, dim=1).double().numpy(), np.std(f64(x), axis=1), rtol=1e-6)
-    assert var(x, dim=1)[0].item() == pytest.approx(1.25e38, rel=1e-6)
+def test_range_end_values_in_float64_along_dims_and_under_autograd():
+    x = torch.tensor([[1e19, 2e19, 3e19, 4e19], [-1e-30, 1e-30, 3e-30, 0.]], dtype=torch.float64)
+    np.testing.assert_allclose(std(x, dim=1).numpy(), np.std(f64(x), axis=1), rtol=1e-12)
+    assert var(x, dim=1)[0].item() == pytest.approx(1.25e38, rel=1e-12)
     xg = x.clone().requires_grad_()
     g, = torch.autograd.grad(std(xg, dim=1).sum(), xg)
-    assert g.isfinite().all()
-    assert mean(torch.full((5, 3), 3e38), dim=0).isfinite().all()
+    tg, = torch.autograd.grad(torch.std(xg, dim=1, correction=0).sum(), xg)
+    torch.testing.assert_close(g, tg)
+    assert mean(torch.full((5, 3), 3e38, dtype=torch.float64), dim=0).isfinite().all()
 
 def test_running_statistics_on_meta_tensors():
     m = torch.empty(10, 3, device='meta')
     rs = RunningStats().update(m).update(m[:4])
     assert rs.n == 14 and rs.var.is_meta and rs.var.shape == (3,)
-    assert RunningStats().update(torch.empty(S._CHUNK + 1, device='meta')).var.is_meta   # never the chunked path
+    assert RunningStats().update(torch.empty(SLAB * 3 + 1, device='meta')).var.is_meta   # in slabs, on meta
     rc = RunningCov().update(m, m)
     assert rc.corr.is_meta and rc.cov.shape == (3,)
+
+
+# ---------------------------------------------------------------- NIST StRD univariate summary statistics (higher difficulty)
+
+def _numacc(k):
+    "NIST StRD NumAcc1-4: (data as exact decimal strings, certified mean, certified standard deviation)."
+    if k == 1: return ['10000001', '10000003', '10000002'], 10000002, 1.0
+    base = {2: ('1.2', '1.1', '1.3'), 3: ('1000000.2', '1000000.1', '1000000.3'), 4: ('10000000.2', '10000000.1', '10000000.3')}[k]
+    return [base[0]] + [base[1], base[2]] * 500, float(base[0]), 0.1
+
+@pytest.mark.parametrize('k', [1, 2, 3, 4])
+def test_nist_strd_numacc_at_the_float64_limit(k):
+    "Certified values within what float64 input rounding allows: each value is off by up to ulp/2 before fdl sees it."
+    data, mu, sd = _numacc(k)
+    x = torch.tensor([float(v) for v in data], dtype=torch.float64)
+    u = torch.finfo(torch.float64).eps * x.abs().max().item()          # an ulp of the largest value
+    assert abs(mean(x).item() - mu) <= u
+    assert abs(std(x, correction=1).item() - sd) <= 2 * u              # the inputs' rounding moves sd by up to ~ulp
+    exact = np.std(np.array(x.numpy(), dtype=np.longdouble), ddof=1)  # on the rounded inputs, in extended precision
+    assert abs(std(x, correction=1).item() - float(exact)) <= 4 * np.finfo(np.float64).eps * sd
+    rs = RunningStats(correction=1)
+    for c in x.split(77): rs.update(c)
+    assert abs(rs.std.item() - sd) <= 2 * u
