@@ -5,42 +5,52 @@
 # %% ../nbs/06_learner.ipynb #8d800ec6
 from __future__ import annotations
 import math, torch
+from contextlib import contextmanager
 from torch import nn
 from torch.utils.data import DataLoader
 from fastcore.basics import listify
 from .callbacks import Callback, Dispatcher, CancelStep, CancelPass, CancelRun
-from .checks import check_bool, check_callable, check_choice, check_int, check_nonempty, check_number, check_type, check_shape, check_tensor
+from .checks import (check_bool, check_callable, check_choice, check_instance, check_int,
+                        check_nonempty, check_number, check_shape, check_tensor, check_type)
 from .dunder import Dataset
 from .softmax import cross_entropy
 from .stats import RunningStats, mean, std
 
 # %% auto #0
-__all__ = ['DataLoaders', 'digits_dls', 'digits_mlp', 'CancelFitException', 'CancelEpochException', 'CancelBatchException',
-           'Learner', 'TrainCB', 'accuracy', 'MetricsCB', 'metrics_table', 'EarlyStoppingCB', 'ProgressCB', 'DeviceCB',
-           'LRFinderCB', 'ShareCB', 'DistMetricsCB', 'train_digits']
+__all__ = ['DataLoaders', 'digits_dls', 'digits_mlp', 'check_loader', 'check_seed', 'check_batch', 'check_loss', 'ignored_target',
+           'check_scores', 'check_cbs', 'check_importable', 'check_out', 'CancelFitException', 'CancelEpochException',
+           'CancelBatchException', 'Learner', 'TrainCB', 'with_step', 'check_not_fitting', 'accuracy', 'MetricsCB',
+           'check_metrics', 'metrics_table', 'EarlyStoppingCB', 'ProgressCB', 'DeviceCB', 'LRFinderCB', 'ShareCB',
+           'DistMetricsCB', 'train_digits']
 
 # %% ../nbs/06_learner.ipynb #be454769
 class DataLoaders:
-    "A training and a validation `DataLoader`, as `.train` and `.valid`."
+    "A training and a validation `DataLoader` (any iterables of batches), as `.train` and `.valid`."
     def __init__(self,
                  train:DataLoader, # batches to learn from, usually shuffled
                  valid:DataLoader, # batches to measure on
-                ): self.train, self.valid = train, valid
+                ):
+        self.train, self.valid = check_loader(train, 'train'), check_loader(valid, 'valid')
 
-def digits_dls(bs:int=64, # items per training batch; validation batches hold twice as many (no gradients to keep)
+def digits_dls(bs:int=64, # items per training batch; validation batches hold twice as many
                valid_pct:float=0.2, # the share of the digits kept for validation
                seed:int=0, # seeds the split and the shuffling
               ) -> DataLoaders:
-    "scikit-learn's 1,797 8×8 handwritten digits, split with `seed`, normalized with the training split's mean and std."
-    check_int(bs, 'bs', lo=1); check_int(seed, 'seed')
+    "scikit-learn's 1,797 8×8 digits, split with `seed`, scaled by the training split's statistics."
+    check_int(bs, 'bs', lo=1)
+    check_seed(seed, 'seed')
     check_number(valid_pct, 'valid_pct', 0, 1, lo_open=True, hi_open=True)
     from sklearn.datasets import load_digits  # imported here, so `import fdl.learner` stays light
     x, y = (torch.tensor(a) for a in load_digits(return_X_y=True))
     n_valid = round(len(x) * valid_pct)
-    if not 0 < n_valid < len(x): raise ValueError(f'valid_pct={valid_pct} keeps {n_valid} of {len(x)} digits for validation: each split needs one at least')
-    valid, train = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed)).split([n_valid, len(x) - n_valid])
-    x = ((x - mean(x[train])) / std(x[train])).float()  # the training split's statistics: validation stays unseen
-    return DataLoaders(DataLoader(Dataset(x[train], y[train]), bs, shuffle=True, generator=torch.Generator().manual_seed(seed)),
+    if not 0 < n_valid < len(x):
+        raise ValueError(f'valid_pct={valid_pct} keeps {n_valid} of {len(x)} digits to validate: '
+                         'each split needs one at least')
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    valid, train = order.split([n_valid, len(x) - n_valid])
+    x = ((x - mean(x[train])) / std(x[train])).float()  # the training split's statistics only
+    shuffle = torch.Generator().manual_seed(seed)
+    return DataLoaders(DataLoader(Dataset(x[train], y[train]), bs, shuffle=True, generator=shuffle),
                        DataLoader(Dataset(x[valid], y[valid]), 2 * bs))
 
 def digits_mlp(n_hidden:int=100, # units in the hidden layer
@@ -49,88 +59,242 @@ def digits_mlp(n_hidden:int=100, # units in the hidden layer
     check_int(n_hidden, 'n_hidden', lo=1)
     return nn.Sequential(nn.Linear(64, n_hidden), nn.ReLU(), nn.Linear(n_hidden, 10))
 
+# %% ../nbs/06_learner.ipynb #a7c3e9d1
+def check_loader(dl, # the argument's value
+                 name:str, # its name, for the message
+                ):
+    "`dl` if it is an iterable of batches, such as a `DataLoader`; else a TypeError naming `name`."
+    if isinstance(dl, (Dataset, torch.utils.data.Dataset)):
+        raise TypeError(f'{name} is a {type(dl).__name__}, which holds items, not batches: '
+                        f'wrap it in a DataLoader, e.g. DataLoader({name}, batch_size=64)')
+    if dl is None or isinstance(dl, (str, bytes)) or not hasattr(dl, '__iter__'):
+        raise TypeError(f'{name} must be an iterable of batches, such as a DataLoader, '
+                        f'got {type(dl).__name__} {dl!r:.40}')
+    return dl
+
+def check_seed(seed, # the argument's value
+               name:str, # its name, for the message
+              ) -> int:
+    "`seed` if `torch.manual_seed` takes it: an integer in [-2**63, 2**64 - 1]."
+    return check_int(seed, name, lo=-2**63, hi=2**64 - 1)
+
+def check_batch(batch, # what a loader gave
+                split:str, # 'train' or 'valid', for the message
+               ):
+    "`batch` if it is a tuple or list: one or more inputs, then the target; else a TypeError."
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2: return batch
+    got = type(batch).__name__
+    if isinstance(batch, (tuple, list)): got = f'a {got} of length {len(batch)}'
+    raise TypeError(f'a batch of dls.{split} must be a tuple (inputs..., target): '
+                    f'one or more inputs for the model, then the target; got {got}')
+
+def check_loss(loss): # what loss_func returned
+    "`loss` if it is a scalar tensor; else a ValueError, before anything steps."
+    if getattr(loss, 'ndim', None) == 0: return loss
+    got = tuple(loss.shape) if hasattr(loss, 'shape') else type(loss).__name__
+    raise ValueError(f'loss_func must return a scalar tensor (the mean over the batch), got {got}')
+
+def ignored_target(loss_func) -> int|None: # a loss function
+    "The target value `loss_func` skips: its `ignore_index` (-100 for the cross-entropies)."
+    fn, kw = getattr(loss_func, 'func', loss_func), getattr(loss_func, 'keywords', {})  # a partial
+    if fn in (cross_entropy, nn.functional.cross_entropy, nn.functional.nll_loss):
+        return kw.get('ignore_index', -100)
+    return getattr(loss_func, 'ignore_index', None)  # nn.CrossEntropyLoss(), nn.NLLLoss()
+
+def check_scores(preds, # what the model returned
+                 target, # the batch's target
+                 loss_func, # the loss
+                ):
+    "`preds` if a classification loss can read them: more dimensions than class-index targets."
+    if ignored_target(loss_func) is None or not isinstance(target, torch.Tensor): return preds
+    if target.is_floating_point() or getattr(preds, 'ndim', 0) > target.ndim: return preds
+    raise ValueError(f'the model returned preds of shape {tuple(preds.shape)} for targets of shape '
+                     f'{tuple(target.shape)}: a classifier returns a score per class, (N, C)')
+
+def check_cbs(cbs:list, # the callbacks
+              events, # the event names of the host
+              name:str='cbs', # the argument's name, for the message
+             ) -> list:
+    "`cbs` if each is a callback object whose handlers take `(self, learn)`; else an error."
+    from difflib import get_close_matches
+    from inspect import signature
+    for cb in cbs:
+        who = getattr(check_instance(cb, name), '__qualname__', type(cb).__name__)
+        attrs = [a for a in dir(cb) if a in events or a.startswith(('before', 'after', 'cleanup'))]
+        if not attrs:
+            how = f'def {who}(self, learn)' if who in events else 'def after_batch(self, learn)'
+            raise TypeError(f'{name} holds {who}, which handles no event: a callback is an object '
+                            f'with methods named after events, e.g. a Callback with {how}. '
+                            f'The events: {", ".join(events)}')
+        for a in attrs:
+            handler = getattr(cb, a)
+            if a not in events and callable(handler):
+                close = get_close_matches(a, events, n=1)
+                hint = f' Did you mean {close[0]!r}?' if close else ''
+                raise ValueError(f'{who}.{a} is not an event.{hint} Events: {", ".join(events)}')
+            if a in events and not callable(handler):
+                raise TypeError(f'{who}.{a} is {handler!r:.40}, but {a!r} is reserved: it names '
+                                'an event, so an attribute so named is a handler; rename it')
+            try: ok = a not in events or signature(handler).bind(None) is not None
+            except ValueError: ok = True  # no signature to read
+            except TypeError: ok = False
+            if not ok:
+                defined = signature(getattr(handler, '__func__', handler))
+                raise TypeError(f'{who}.{a} must take (self, learn): handlers get the learner; '
+                                f'it is defined as {a}{defined}')
+    return cbs
+
+def check_importable(module:str, # the module's name
+                     what:str, # what needs it, for the message
+                    ):
+    "An ImportError saying what to install, before the work starts, if `module` cannot be imported."
+    import importlib.util, sys
+    if module in sys.modules: found = sys.modules[module] is not None  # None: its import is blocked
+    else: found = importlib.util.find_spec(module) is not None
+    if not found: raise ImportError(f'{what} needs {module}, which is missing: pip install it')
+
+def check_out(out, # a path to write, or None
+              name:str, # its name, for the message
+             ):
+    "`out` if a file can be written there: not a folder, in a folder that exists and takes it."
+    import os
+    if out is None: return out
+    if not str(out) or os.path.isdir(out):
+        what = 'a folder' if str(out) else 'an empty path'
+        raise ValueError(f'{name} must name a file to write, got {what} {str(out)!r}')
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder): raise ValueError(f'{name}: the folder {folder} does not exist')
+    existed = os.path.exists(out)
+    try: open(out, 'ab').close()  # a probe: the weights are written after training, so fail now
+    except OSError as e: raise ValueError(f'{name} {str(out)!r} cannot be written: {e.strerror}')
+    if not existed: os.remove(out)
+    return out
+
 # %% ../nbs/06_learner.ipynb #78057054
-class CancelFitException(CancelRun): "Raised by a callback to stop the fit; `after_fit` is skipped, `cleanup_fit` fires."
-class CancelEpochException(CancelPass): "Raised by a callback to end the current pass over a split; the next pass runs."
-class CancelBatchException(CancelStep): "Raised by a callback to skip the rest of the current batch; the next batch runs."
+class CancelFitException(CancelRun):
+    "Raised by a callback to stop the fit; `after_fit` is skipped, `cleanup_fit` fires."
+class CancelEpochException(CancelPass):
+    "Raised by a callback to end the current pass over a split; the next pass runs."
+class CancelBatchException(CancelStep):
+    "Raised by a callback to skip the rest of the current batch; the next batch runs."
 
 # %% ../nbs/06_learner.ipynb #ccc241c8
 class Learner:
-    "Fit `model` to `dls`: epochs of batches, with an event at every point where a callback may act."
-    events = {f'{when}_{level}': () for level in ('fit', 'epoch', 'batch') for when in ('before', 'after', 'cleanup')} | {e: () for e in (
-        'after_predict', 'after_loss', 'after_backward', 'after_step', 'predict', 'get_loss', 'backward', 'step', 'zero_grad')}  # the last five: the step, see `TrainCB`
+    "Fit `model` to `dls`, firing events where callbacks act; each batch is (inputs..., target)."
+    events = dict.fromkeys([f'{when}_{level}' for level in ('fit', 'epoch', 'batch')
+                            for when in ('before', 'after', 'cleanup')], ())  # no arguments
+    events |= dict.fromkeys(['predict', 'after_predict', 'get_loss', 'after_loss', 'backward',
+                             'after_backward', 'step', 'after_step', 'zero_grad'], ())  # the step
 
     def __init__(self,
                  model:nn.Module, # the model to train
-                 dls:DataLoaders, # the training and validation batches: (inputs..., targets) tuples
-                 loss_func=cross_entropy, # loss_func(predictions, targets) -> a scalar, the mean over the batch
+                 dls:DataLoaders, # batches (inputs..., target): model(*inputs) is scored on target
+                 loss_func=cross_entropy, # loss_func(preds, target) -> the batch's mean, a scalar
                  lr:float=0.1, # the learning rate
                  cbs=None, # a callback or a list of them; a `TrainCB` is added unless one is given
                  opt_func=torch.optim.SGD, # makes the optimizer: opt_func(parameters, lr=lr)
                 ):
-        check_type(model, 'model', nn.Module); check_type(dls, 'dls', DataLoaders)
-        check_nonempty(list(model.parameters()), 'model', 'parameters'); check_callable(loss_func, 'loss_func')
-        check_nonempty(dls.train, 'dls.train', 'batches'); check_nonempty(dls.valid, 'dls.valid', 'batches')
-        self.model, self.dls, self.loss_func, self.lr = model, dls, loss_func, check_number(lr, 'lr', 0, lo_open=True)
-        self.opt, cbs = check_callable(opt_func, 'opt_func')(model.parameters(), lr=lr), listify(cbs)
-        self.cbs = Dispatcher(self, self.events, cbs if any(isinstance(cb, TrainCB) for cb in cbs) else [TrainCB(), *cbs])
+        check_type(model, 'model', nn.Module)
+        check_type(dls, 'dls', DataLoaders)
+        check_nonempty(list(model.parameters()), 'model', 'parameters')
+        check_callable(check_instance(loss_func, 'loss_func'), 'loss_func')
+        check_nonempty(dls.train, 'dls.train', 'batches')
+        check_nonempty(dls.valid, 'dls.valid', 'batches')
+        self.model, self.dls, self.loss_func, self.fitting = model, dls, loss_func, False
+        self.lr, cbs = check_number(lr, 'lr', 0, lo_open=True), check_cbs(listify(cbs), self.events)
+        self.opt = check_callable(opt_func, 'opt_func')(model.parameters(), lr=lr)
+        self.cbs = Dispatcher(self, self.events, with_step([TrainCB()], cbs))
 
     def fit(self,
             n_epochs:int=1, # epochs: each is a training pass, then a validation pass
             train:bool=True, # run the training passes
             valid:bool=True, # run the validation passes
-            cbs=None, # callbacks for this fit only; a `TrainCB` among them takes the step from the learner's own
+            cbs=None, # callbacks for this fit only; a `TrainCB` among them takes the step
             lr:float|None=None, # the learning rate of this fit; None keeps the optimizer's rates
            ):
-        "Run `n_epochs` epochs; a `CancelFitException`, or a true return from an `after_` handler, ends the fit early."
-        check_int(n_epochs, 'n_epochs', lo=0); check_bool(train, 'train')
-        check_bool(valid, 'valid'); lr = lr if lr is None else check_number(lr, 'lr', 0, lo_open=True)
-        if train: check_nonempty([p for p in self.model.parameters() if p.requires_grad], 'model', 'parameters that require grad')
-        cbs, saved, rates = listify(cbs), self.cbs, [g['lr'] for g in self.opt.param_groups]
-        if any(isinstance(cb, TrainCB) for cb in cbs):  # a TrainCB given here takes the step from the learner's own
-            self.cbs = Dispatcher(self, self.events, [cb for cb in saved if not isinstance(cb, TrainCB)])
-        try:
-            with self.cbs.added(*cbs):
-                if sum(isinstance(cb, TrainCB) for cb in self.cbs) > 1: raise ValueError('cbs holds more than one TrainCB: the step has one owner')
-                self.n_epochs, self.do_train, self.do_valid = n_epochs, train, valid
-                for group in self.opt.param_groups: group['lr'] = lr or group['lr']  # lr is None or > 0
-                self.cbs.run(self._epochs, 'fit', CancelRun)  # CancelFitException is a CancelRun
-        finally:  # whatever happened, the learner is as it was: its own callbacks, its rates, the model training
-            self.cbs = saved
-            for group, rate in zip(self.opt.param_groups, rates): group['lr'] = rate
-            self.model.train()
+        "Run `n_epochs` epochs; `CancelFitException`, or an `after_` handler's True, ends them."
+        check_int(n_epochs, 'n_epochs', lo=0)
+        check_bool(train, 'train')
+        check_bool(valid, 'valid')
+        if lr is not None: check_number(lr, 'lr', 0, lo_open=True)
+        check_not_fitting(self, 'fit')
+        if train: check_nonempty([p for p in self.model.parameters() if p.requires_grad], 'model',
+                                 'parameters that require grad')
+        with self.fit_state(check_cbs(listify(cbs), self.events), lr):
+            self.n_epochs, self.do_train, self.do_valid = n_epochs, train, valid
+            self.cbs.run(self._epochs, 'fit', CancelRun)  # CancelFitException is a CancelRun
         return self
+
+    @contextmanager
+    def fit_state(self,
+                  cbs:list, # this fit's callbacks
+                  lr:float|None, # this fit's learning rate, or None
+                 ):
+        "One fit's callbacks and rate; then the learner's own, each module in its train/eval mode."
+        saved, rates = self.cbs, [g['lr'] for g in self.opt.param_groups]
+        modes = [(m, m.training) for m in self.model.modules()]
+        self.cbs, self.fitting = Dispatcher(self, self.events, with_step(list(saved), cbs)), True
+        try:
+            for group in self.opt.param_groups: group['lr'] = lr or group['lr']  # lr is None or > 0
+            yield
+        finally:  # whatever happened
+            self.cbs, self.fitting = saved, False
+            for group, rate in zip(self.opt.param_groups, rates): group['lr'] = rate
+            for m, training in modes: m.train(training)
 
     def _epochs(self):
         for self.epoch in range(self.n_epochs):
             if self.do_train: self.one_epoch(True)
             if self.do_valid: torch.no_grad()(self.one_epoch)(False)  # validation: no gradients
 
-    def one_epoch(self, training:bool): # True: a training pass over dls.train; False: a validation pass over dls.valid
+    def one_epoch(self, training:bool): # True: a pass over dls.train; False: one over dls.valid
         "One pass over one split; a `CancelEpochException` ends it early."
         self.training, self.dl = training, self.dls.train if training else self.dls.valid
         self.model.train(training)
         self.cbs.run(self._batches, 'epoch', CancelPass)
 
     def _batches(self):
-        for self.iter, self.batch in enumerate(self.dl): self.cbs.run(self.one_batch, 'batch', CancelStep)
+        split, self.iter = 'train' if self.training else 'valid', -1  # -1: no batch yet
+        for self.iter, batch in enumerate(self.dl):
+            self.batch = check_batch(batch, split)
+            self.cbs.run(self.one_batch, 'batch', CancelStep)
+        if self.iter < 0: raise ValueError(f'dls.{split} gave no batch: a pass needs one at least')
 
     def one_batch(self):
-        "The step: each part is an event for the step's callback (`TrainCB`), then an `after_` event; validation stops after the loss."
-        fire = self.cbs.fire
-        fire('predict'); fire('after_predict'); fire('get_loss'); fire('after_loss')
+        "The step as events: each part for `TrainCB`, then its `after_`; validation ends at the loss."
+        for part in ('predict', 'after_predict', 'get_loss', 'after_loss'): self.cbs.fire(part)
         if not self.training: return
-        try: fire('backward'); fire('after_backward'); fire('step'); fire('after_step')
-        finally: fire('zero_grad')  # also after a cancel: no gradient leaks into the next batch
+        try:
+            for part in ('backward', 'after_backward', 'step', 'after_step'): self.cbs.fire(part)
+        finally: self.cbs.fire('zero_grad')  # after a cancel too: no gradient leaks onwards
 
 # %% ../nbs/06_learner.ipynb #e80d16f7
 class TrainCB(Callback):
     "The default step, in plain torch: predict, loss, backward, step, zero_grad."
     def predict(self, learn): learn.preds = learn.model(*learn.batch[:-1])
-    def get_loss(self, learn): learn.loss = learn.loss_func(learn.preds, learn.batch[-1])
+    def get_loss(self, learn):
+        preds, target = check_scores(learn.preds, learn.batch[-1], learn.loss_func), learn.batch[-1]
+        learn.loss = check_loss(learn.loss_func(preds, target))
     def backward(self, learn): learn.loss.backward()
     def step(self, learn): learn.opt.step()
     def zero_grad(self, learn): learn.opt.zero_grad()
+
+def with_step(cbs:list, # callbacks, among them the step
+              more:list, # callbacks to add; a `TrainCB` among them takes the step from `cbs`
+             ) -> list:
+    "`cbs` and `more`, with one `TrainCB`: the step has one owner."
+    if any(isinstance(cb, TrainCB) for cb in more):
+        cbs = [cb for cb in cbs if not isinstance(cb, TrainCB)]
+    if sum(isinstance(cb, TrainCB) for cb in cbs + more) > 1:
+        raise ValueError('cbs holds more than one TrainCB: the step has one owner')
+    return cbs + more
+
+def check_not_fitting(learn, # a Learner
+                      what:str, # the method called, for the message
+                     ):
+    "A RuntimeError if `learn` is fitting: a callback cannot start a fit inside the fit it serves."
+    if learn.fitting: raise RuntimeError(f'{what} was called while the learner fits (by a callback'
+                                         '?): a fit cannot run inside itself; use a second Learner')
 
 # %% ../nbs/06_learner.ipynb #c531fbc2
 def accuracy(preds, # scores, one row per item
@@ -140,47 +304,77 @@ def accuracy(preds, # scores, one row per item
     return (preds.argmax(1) == targets).float()
 
 class MetricsCB(Callback):
-    "Loss and metrics per epoch and split, pooled in `RunningStats`; `history` holds one dict per pass."
+    "Loss and metrics per epoch and split, pooled in `RunningStats`; `history` has a dict per pass."
     order = 10  # after the step
-    def __init__(self, *metrics, **named_metrics): # functions f(preds, targets) -> one value per item; accuracy if none
-        self.metrics = {check_callable(f, 'a metric').__name__: f for f in metrics or ([] if named_metrics else [accuracy])} | {k: check_callable(f, k) for k, f in named_metrics.items()}
+    def __init__(self, *metrics, **named_metrics): # f(preds, targets): a value per item
+        metrics = metrics or ([] if named_metrics else [accuracy])
+        unnamed = [(getattr(f, '__name__', None), f) for f in metrics]
+        self.metrics = check_metrics(unnamed + list(named_metrics.items()))
 
-    def before_fit(self, learn): self.history = []  # the rows of the latest fit
+    def before_fit(self, learn): self.history, self.ignore = [], ignored_target(learn.loss_func)
     def before_epoch(self, learn): self.values = {k: [] for k in ['loss', *self.metrics]}
     def after_batch(self, learn):
         preds, targets = learn.preds.detach(), learn.batch[-1]
-        self.values['loss'].append(learn.loss.detach().expand(len(targets)))  # the batch's mean, once per item
-        for k, f in self.metrics.items(): self.values[k].append(check_shape(check_tensor(f(preds, targets), k), k, (len(targets),), '(one value per item)'))
+        if self.ignore is not None and not targets.is_floating_point():  # skip what the loss skips
+            keep = targets != self.ignore
+            preds, targets = preds[keep], targets[keep]
+        self.values['loss'].append(learn.loss.detach().expand(len(targets)))  # the mean, per item
+        for k, f in self.metrics.items():
+            value = check_tensor(f(preds, targets), k)
+            self.values[k].append(check_shape(value, k, (len(targets),), '(one value per item)'))
     def pooled(self, learn) -> RunningStats:
         "This pass's values in a `RunningStats`, one feature per metric."
-        return RunningStats().update(torch.stack([torch.cat(v or [torch.zeros(0)]).float() for v in self.values.values()], 1))
+        values = [torch.cat(v or [torch.zeros(0)]).float() for v in self.values.values()]
+        return RunningStats().update(torch.stack(values, 1))
     def after_epoch(self, learn):
         stats = self.pooled(learn)
-        means = dict(zip(self.values, stats.mean.tolist())) if stats.n else {}  # none if every batch was cancelled
-        self.history.append({'epoch': learn.epoch, 'split': 'train' if learn.training else 'valid', **means})
+        means = dict(zip(self.values, stats.mean.tolist())) if stats.n else {}  # {}: all cancelled
+        split = 'train' if learn.training else 'valid'
+        self.history.append({'epoch': learn.epoch, 'split': split, **means})
+
+def check_metrics(metrics:list, # (name, function) pairs
+                 ) -> dict:
+    "The metrics by name, each callable; a name used twice, or one MetricsCB writes, refused."
+    names = [k for k, f in metrics]
+    for k, f in metrics:
+        check_callable(f, k or 'a metric')
+        if k in ('loss', 'epoch', 'split'):
+            raise ValueError(f'a metric is named {k!r}, which MetricsCB writes itself: rename it')
+        if names.count(k) > 1:
+            raise ValueError(f'two metrics are named {k!r}: name them by keyword, e.g. a=f, b=g')
+    return dict(metrics)
 
 # %% ../nbs/06_learner.ipynb #c315a7aa
 def metrics_table(history:list, # dicts with the same keys, such as `MetricsCB.history`
                  ) -> str:
     "The rows of `history` as a plain-text table, numbers to four decimals."
-    rows = [list(history[0]) if history else []] + [[f'{v:.4f}' if isinstance(v, float) else str(v) for v in r.values()] for r in history]
+    rows = [[f'{v:.4f}' if isinstance(v, float) else str(v) for v in r.values()] for r in history]
+    rows = [list(history[0]) if history else []] + rows
     return '\n'.join(''.join(f'{v:<10}' for v in row).rstrip() for row in rows)
 
 # %% ../nbs/06_learner.ipynb #5886beb9
 class EarlyStoppingCB(Callback):
-    "Stop the fit when the validation `monitor` has not improved for `patience` epochs."
+    "Stop the fit when the validation `monitor` has not improved for `patience` epochs (nan: no)."
     order = MetricsCB.order + 1  # reads the row `MetricsCB` has just written
     def __init__(self,
                  patience:int=1, # epochs without improvement allowed
                  monitor:str='loss', # a key of `MetricsCB.history`
                  mode:str='min', # 'min' if lower is better, 'max' if higher is
                 ):
-        self.patience, self.monitor, self.mode = check_int(patience, 'patience', lo=1), monitor, check_choice(mode, 'mode', ('min', 'max'))
-    def before_fit(self, learn): self.best, self.wait, self.metrics = math.inf, 0, next(cb for cb in learn.cbs if isinstance(cb, MetricsCB))
+        self.patience, self.monitor = check_int(patience, 'patience', lo=1), monitor
+        self.mode = check_choice(mode, 'mode', ('min', 'max'))
+    def before_fit(self, learn):
+        found = [cb for cb in learn.cbs if isinstance(cb, MetricsCB)]
+        if not found: raise ValueError('EarlyStoppingCB reads the metrics of a MetricsCB: add one')
+        if not learn.do_valid:
+            raise ValueError('EarlyStoppingCB watches the validation passes: valid=False has none')
+        self.metrics, self.best, self.wait = found[0], math.inf, 0
+        check_choice(self.monitor, 'monitor', ('loss', *self.metrics.metrics))
     def after_epoch(self, learn):
         if learn.training: return
-        value = self.metrics.history[-1][self.monitor] * (1 if self.mode == 'min' else -1)  # lower is better
-        self.best, self.wait = min(value, self.best), 0 if value < self.best else self.wait + 1
+        value = self.metrics.history[-1][self.monitor] * (1 if self.mode == 'min' else -1)  # min it
+        if value < self.best: self.best, self.wait = value, 0  # nan is never below: no improvement
+        else: self.wait += 1
         return self.wait >= self.patience  # true: the dispatcher stops the fit
 
 # %% ../nbs/06_learner.ipynb #d0aedba7
@@ -188,13 +382,20 @@ class ProgressCB(Callback):
     "tqdm bars over passes and batches; at the end, the metrics table and a plot of the losses."
     order = MetricsCB.order + 1  # shows the row `MetricsCB` has just written
     def __init__(self, silent:bool=False): # True: no bars, table or plot
-        self.silent, self.bars, self.losses, self.valid, self.metrics = check_bool(silent, 'silent'), [], [], [], None
+        self.silent, self.bars, self.metrics = check_bool(silent, 'silent'), [], None
+        check_importable('tqdm', 'ProgressCB')
+        if not silent: check_importable('matplotlib', 'ProgressCB (it plots unless silent=True)')
     def before_fit(self, learn):
         from tqdm.auto import tqdm  # imported here, so `import fdl.learner` stays light
-        self.losses, self.valid, self.metrics = [], [], next((cb for cb in learn.cbs if isinstance(cb, MetricsCB)), None)
-        self.bars = [tqdm(total=learn.n_epochs * (learn.do_train + learn.do_valid), desc='passes', disable=self.silent),
+        self.losses, self.valid = [], []
+        self.metrics = next((cb for cb in learn.cbs if isinstance(cb, MetricsCB)), None)
+        passes = learn.n_epochs * (learn.do_train + learn.do_valid)
+        self.bars = [tqdm(total=passes, desc='passes', disable=self.silent),
                      tqdm(desc='batches', disable=self.silent)]
-    def before_epoch(self, learn): self.bars[1].reset(total=len(learn.dl))
+    def before_epoch(self, learn):
+        try: total = len(learn.dl)
+        except TypeError: total = None  # a loader over an IterableDataset has no length
+        self.bars[1].reset(total=total)
     def after_batch(self, learn):
         self.bars[1].update()
         if learn.training: self.losses.append(learn.loss.detach())
@@ -202,7 +403,7 @@ class ProgressCB(Callback):
         row = self.metrics.history[-1] if self.metrics else {}
         self.bars[0].update()
         self.bars[0].set_postfix(row)
-        if not learn.training and 'loss' in row: self.valid.append((len(self.losses), row['loss']))  # at the batch it follows
+        if not learn.training and 'loss' in row: self.valid.append((len(self.losses), row['loss']))
     def cleanup_fit(self, learn):
         for bar in self.bars: bar.close()
         if self.silent or not getattr(self.metrics, 'history', None): return
@@ -213,96 +414,88 @@ class ProgressCB(Callback):
         import matplotlib.pyplot as plt
         plt.figure(figsize=(5, 3))
         plt.plot(torch.stack(self.losses).tolist(), label='train, per batch')
-        if self.valid: plt.plot(*zip(*self.valid), 'o-', label='valid, per epoch')
-        plt.xlabel('batch'); plt.ylabel('loss'); plt.legend(); plt.show()
+        if self.valid: plt.plot(*zip(*self.valid), 'o-', label='valid, per epoch')  # where it ran
+        plt.xlabel('batch')
+        plt.ylabel('loss')
+        plt.legend()
+        plt.show()
 
 # %% ../nbs/06_learner.ipynb #9b83c5ef
 class DeviceCB(Callback):
     "Move the model, and every batch, to `device`."
     order = -10  # the batch moves before any other callback sees it
-    def __init__(self, device=None): # a torch device or its name; None for CUDA when there is one, else the CPU
+    def __init__(self, device=None): # a torch device or its name; None: CUDA if any, else the CPU
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     def before_fit(self, learn): learn.model.to(self.device)
     def before_batch(self, learn): learn.batch = tuple(t.to(self.device) for t in learn.batch)
 
 # %% ../nbs/06_learner.ipynb #b3f1e03c
 from copy import deepcopy
-from fastcore.basics import patch  # adds a method to the class named by `self`'s annotation; keeps the old one as `_orig_<name>`
+from fastcore.basics import patch  # adds a method to the class named by `self`'s annotation
 
 class LRFinderCB(Callback):
-    "Multiply the learning rate by `mult` after every batch; stop when the loss exceeds `max_mult` times its best, or after `max_iter` batches."
+    "Multiply the learning rate by `mult` each batch; stop when the loss passes `max_mult` × best."
     def __init__(self,
                  start_lr:float=1e-4, # the first learning rate
                  mult:float=1.2, # the factor between one batch's rate and the next
                  max_mult:float=3., # stop once the loss is this many times its best
                  max_iter:int=100, # stop after this many batches at the latest
                 ):
-        check_number(start_lr, 'start_lr', 0, lo_open=True); check_number(mult, 'mult', 1, lo_open=True)
-        check_number(max_mult, 'max_mult', 1, lo_open=True); check_int(max_iter, 'max_iter', lo=1)
-        self.start_lr, self.mult, self.max_mult, self.max_iter = start_lr, mult, max_mult, max_iter
+        self.start_lr = check_number(start_lr, 'start_lr', 0, lo_open=True)
+        self.mult = check_number(mult, 'mult', 1, lo_open=True)
+        self.max_mult = check_number(max_mult, 'max_mult', 1, lo_open=True)
+        self.max_iter = check_int(max_iter, 'max_iter', lo=1)
     def before_fit(self, learn): self.lrs, self.losses, self.lr = [], [], self.start_lr
     def before_batch(self, learn):
         for group in learn.opt.param_groups: group['lr'] = self.lr
     def after_batch(self, learn):
         self.lrs.append(self.lr)
         self.losses.append(learn.loss.item())
-        if not math.isfinite(self.losses[-1]) or self.losses[-1] > self.max_mult * min(self.losses) or len(self.lrs) >= self.max_iter:
-            raise CancelFitException()
+        loss = self.losses[-1]
+        diverged = not math.isfinite(loss) or loss > self.max_mult * min(self.losses)
+        if diverged or len(self.lrs) >= self.max_iter: raise CancelFitException()
         self.lr *= self.mult
     def plot(self):
         "Loss against learning rate, on a log scale."
         import matplotlib.pyplot as plt
-        plt.figure(figsize=(5, 3)); plt.plot(self.lrs, self.losses); plt.xscale('log')
-        plt.xlabel('learning rate'); plt.ylabel('loss'); plt.show()
+        plt.figure(figsize=(5, 3))
+        plt.plot(self.lrs, self.losses)
+        plt.xscale('log')
+        plt.xlabel('learning rate')
+        plt.ylabel('loss')
+        plt.show()
 
 @patch
-def lr_find(self:Learner, plot:bool=True, # draw loss against learning rate
+def lr_find(self:Learner,
+            plot:bool=True, # draw loss against learning rate
             **kwargs, # passed to `LRFinderCB`
            ) -> LRFinderCB:
-    "Run `LRFinderCB` on the training data with only the step's callbacks, then put back the model's and the optimizer's state and the shuffling's random state; returns the finder."
+    "Run `LRFinderCB` with only the step's callbacks, then put back all it changed; the finder."
     check_bool(plot, 'plot')
+    if plot: check_importable('matplotlib', 'lr_find(plot=True)')
+    check_not_fitting(self, 'lr_find')
     finder, dl = LRFinderCB(**kwargs), self.dls.train
     states = deepcopy((self.model.state_dict(), self.opt.state_dict()))
-    generators = {id(g): (g, g.get_state()) for g in (getattr(dl, 'generator', None), getattr(getattr(dl, 'sampler', None), 'generator', None)) if g is not None}
-    saved, self.cbs = self.cbs, Dispatcher(self, self.events, [cb for cb in self.cbs if isinstance(cb, (TrainCB, DeviceCB))])  # the others sit out
+    sampler = getattr(dl, 'sampler', None)
+    gens = (getattr(dl, 'generator', None), getattr(sampler, 'generator', None))
+    gens = {id(g): (g, g.get_state()) for g in gens if g is not None}  # the shuffling's state
+    saved, steps = self.cbs, [cb for cb in self.cbs if isinstance(cb, (TrainCB, DeviceCB))]
+    try: n_epochs = math.ceil(finder.max_iter / len(dl))
+    except TypeError: n_epochs = finder.max_iter  # no length: each pass gives one batch at least
     try:
-        with torch.random.fork_rng(): self.fit(math.ceil(finder.max_iter / len(dl)), valid=False, cbs=finder)  # the global RNG, as it was
+        self.cbs = Dispatcher(self, self.events, steps)  # the other callbacks sit out
+        with torch.random.fork_rng(): self.fit(n_epochs, valid=False, cbs=finder)  # global RNG too
     finally:
         self.cbs = saved
         self.model.load_state_dict(states[0])
         self.opt.load_state_dict(states[1])
-        for g, state in generators.values(): g.set_state(state)
+        for g, state in gens.values(): g.set_state(state)
     if plot: finder.plot()
     return finder
 
-# %% ../nbs/06_learner.ipynb #c3d2e5f4
-@patch
-def _batches(self:Learner):
-    "Run the pass's batches as the main path's `_batches` does; a pass that gave no batch is an error, named after its loader."
-    self.iter = -1
-    self._orig__batches()
-    if self.iter < 0: raise ValueError(f'dls.{"train" if self.training else "valid"} gave no batch: its pass must have one at least')
-
-# %% ../nbs/06_learner.ipynb #bfaa3c7e
-@patch
-def get_loss(self:TrainCB, learn):
-    "Set `learn.loss` as the main path's `get_loss` does, and refuse a loss that is not a scalar, before anything steps."
-    self._orig_get_loss(learn)
-    if getattr(learn.loss, 'ndim', None) != 0:
-        raise ValueError(f'loss_func must return a scalar tensor (the mean over the batch), got {getattr(learn.loss, "shape", type(learn.loss).__name__)}')
-
-# %% ../nbs/06_learner.ipynb #62771e26
-@patch
-def before_fit(self:EarlyStoppingCB, learn):
-    "Find the `MetricsCB` as the main path's `before_fit` does, after refusing a fit without one, or a `monitor` it does not record."
-    found = [cb for cb in learn.cbs if isinstance(cb, MetricsCB)]
-    if not found: raise ValueError('EarlyStoppingCB reads the metrics of a MetricsCB: add one to the callbacks')
-    check_choice(self.monitor, 'monitor', ('loss', *found[0].metrics))
-    self._orig_before_fit(learn)
-
 # %% ../nbs/06_learner.ipynb #252701a9
 class ShareCB(TrainCB):
-    "The step of process `rank` of `world`: its share of every batch, its loss weighted by that share."
+    "The step of process `rank` of `world`: its share of each batch, its loss weighted by it."
     order = -5  # after `DeviceCB`, before anything else sees the batch
     def __init__(self,
                  rank:int, # this process's number, from 0
@@ -332,22 +525,26 @@ def train_digits(epochs:int=10, # epochs to train
                  bs:int=64, # items per training batch, over all processes
                  lr:float=0.1, # the learning rate
                  seed:int=0, # seeds the weights, the split and the shuffling
-                 out:str|None=None, # a path: rank 0 saves {'history', 'state_dict', 'world_size'} there with torch.save
+                 out:str|None=None, # rank 0 saves {'history', 'state_dict', 'world_size'} there
                 ) -> Learner:
-    "Train `digits_mlp` on `digits_dls`: in this process, or as one of the processes `torchrun` started (DDP over gloo)."
-    check_int(epochs, 'epochs', lo=0); check_int(bs, 'bs', lo=1)
-    check_number(lr, 'lr', 0, lo_open=True); check_int(seed, 'seed')
+    "Train `digits_mlp` on `digits_dls`: here, or in each process torchrun started (DDP)."
     import os, torch.distributed as dist
-    world = int(os.environ.get('WORLD_SIZE', 1))
+    check_int(epochs, 'epochs', lo=0)
+    check_int(bs, 'bs', lo=1)
+    check_number(lr, 'lr', 0, lo_open=True)
+    check_seed(seed, 'seed')
+    world, rank = int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('RANK', 0))
+    if rank == 0: check_out(out, 'out')  # before training: the weights are saved after it
     if world > 1: dist.init_process_group('gloo')
     try:
-        rank = dist.get_rank() if world > 1 else 0
         torch.manual_seed(seed)
         model = digits_mlp()
         metrics = DistMetricsCB() if world > 1 else MetricsCB()
         cbs = [metrics, ShareCB(rank, world)] if world > 1 else [metrics]
-        learn = Learner(nn.parallel.DistributedDataParallel(model) if world > 1 else model, digits_dls(bs, seed=seed), lr=lr, cbs=cbs).fit(epochs)
-        if out is not None and rank == 0: torch.save({'history': metrics.history, 'state_dict': model.state_dict(), 'world_size': world}, out)
+        ddp = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+        learn = Learner(ddp, digits_dls(bs, seed=seed), lr=lr, cbs=cbs).fit(epochs)
+        saved = {'history': metrics.history, 'state_dict': model.state_dict(), 'world_size': world}
+        if out is not None and rank == 0: torch.save(saved, out)
         if world > 1: dist.barrier()  # every process done before any tears its connections down
     finally:
         if world > 1: dist.destroy_process_group()

@@ -6,31 +6,34 @@
 __all__ = ['main']
 
 # %% ../nbs/91_train.ipynb #8b0331a6
-import argparse
+import argparse, os
 from .checks import check_int, check_number
-from .learner import MetricsCB, metrics_table, train_digits
+from .learner import MetricsCB, check_out, check_seed, metrics_table, train_digits
 
 # %% ../nbs/91_train.ipynb #dec74777
 def main(argv:list|None=None, # the options, as on the command line; None for `sys.argv[1:]`
         ):
-    "Parse the options, train, and print the metrics table (rank 0 only); returns the learner."
-    p = argparse.ArgumentParser(prog='python -m fdl.train', description='Train a 64-100-10 MLP on the digits; under torchrun, with DDP over gloo.')
+    "Parse and check the options, train, print the metrics (on rank 0); returns the learner."
+    p = argparse.ArgumentParser(prog='python -m fdl.train',
+                                description='Train an MLP on the digits; under torchrun, with DDP.')
     p.add_argument('--epochs', type=int, default=10, help='epochs to train (default: 10)')
-    p.add_argument('--bs', type=int, default=64, help='items per training batch, over all processes (default: 64)')
+    p.add_argument('--bs', type=int, default=64, help='items per batch, all processes')
     p.add_argument('--lr', type=float, default=0.1, help='the learning rate (default: 0.1)')
-    p.add_argument('--seed', type=int, default=0, help='seeds the weights, the split and the shuffling (default: 0)')
-    p.add_argument('--out', default=None, help="save {'history', 'state_dict', 'world_size'} there with torch.save (rank 0)")
+    p.add_argument('--seed', type=int, default=0, help='seeds weights, split, shuffling')
+    p.add_argument('--out', default=None, help="a file for {'history', 'state_dict', 'world_size'}")
     args = p.parse_args(argv)
-    try:  # a bad value is a usage error (exit status 2), as argparse reports its own, not a traceback
+    rank = int(os.environ.get('RANK', 0))
+    try:  # a bad value is a usage error (exit status 2) before training, like argparse's own
         check_int(args.epochs, '--epochs', lo=0)
         check_int(args.bs, '--bs', lo=1)
         check_number(args.lr, '--lr', 0, lo_open=True)
+        check_seed(args.seed, '--seed')
+        if rank == 0: check_out(args.out, '--out')  # saved after training: checked now
     except ValueError as e: p.error(str(e))
-    import os
-    if args.out is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
-        p.error(f'--out {args.out}: the folder {os.path.dirname(os.path.abspath(args.out))} does not exist')  # before training, not after
     learn = train_digits(args.epochs, args.bs, args.lr, args.seed, args.out)
-    if os.environ.get('RANK', '0') == '0': print(metrics_table(next(cb for cb in learn.cbs if isinstance(cb, MetricsCB)).history))
+    metrics = next(cb for cb in learn.cbs if isinstance(cb, MetricsCB))
+    if rank == 0: print(metrics_table(metrics.history))
     return learn
 
-if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', None) == 'fdl.train': main()  # `python -m fdl.train`, not a notebook
+if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', None) == 'fdl.train':
+    main()  # `python -m fdl.train`, not a notebook

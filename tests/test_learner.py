@@ -566,3 +566,215 @@ def test_a_metric_must_give_one_value_per_item(metric, words):
     with pytest.raises((ValueError, TypeError), match=rf'mine.*{words}|mine must be a torch.Tensor') as info:
         learn.fit(1)
     assert any("MetricsCB" in n for n in getattr(info.value, '__notes__', []))
+
+
+# The Learner refuses what it cannot use, before the first batch, naming it; and does right by what it takes.
+def _spy():
+    "A callback recording each batch that begins: a refusal 'before the first batch' leaves it empty."
+    spy = Callback()
+    spy.seen = []
+    spy.before_batch = lambda learn: spy.seen.append(learn.iter)
+    return spy
+
+
+@pytest.mark.parametrize('make, words', [
+    (lambda d: DataLoaders(None, None), 'train must be an iterable of batches'),
+    (lambda d: DataLoaders('a', 'b'), 'train must be an iterable of batches'),
+    (lambda d: DataLoaders(d.train, None), 'valid must be an iterable of batches'),
+    (lambda d: DataLoaders(d.train.dataset, d.valid.dataset), r'train is a Dataset.*not batches.*DataLoader'),
+    (lambda d: DataLoaders(d.train, torch.utils.data.TensorDataset(torch.zeros(2, 64))), r'valid is a TensorDataset'),
+])
+def test_data_loaders_refuse_what_gives_no_batches(make, words):
+    with pytest.raises(TypeError, match=words): make(tiny_dls())
+
+
+def test_a_list_of_batches_is_a_loader():
+    batches = [(torch.randn(3, 64), torch.tensor([0, 1, 2]))] * 2
+    Learner(digits_mlp(), DataLoaders(batches, batches[:1])).fit(1)
+
+
+def test_a_loss_given_as_a_class_is_refused_asking_for_an_instance():
+    with pytest.raises(TypeError, match=r'loss_func.*instance.*CrossEntropyLoss\(\)'):
+        Learner(digits_mlp(), tiny_dls(), loss_func=nn.CrossEntropyLoss)
+
+
+@pytest.mark.parametrize('batch, words', [((torch.zeros(2, 64),), 'tuple of length 1'), ({'x': 1, 'y': 2}, 'dict'),
+                                          (torch.zeros(2, 64), 'Tensor')])
+def test_a_batch_that_is_not_inputs_then_target_is_refused_before_anything_steps(batch, words):
+    torch.manual_seed(0)
+    model, spy = digits_mlp(), _spy()
+    before = deepcopy(model.state_dict())
+    learn = Learner(model, DataLoaders([batch], [batch]), cbs=spy)
+    with pytest.raises(TypeError, match=rf'batch of dls.train must be a tuple \(inputs..., target\).*{words}'): learn.fit(1)
+    assert spy.seen == [] and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert 'inputs..., target' in Learner.__doc__  # the rule, where a user looks
+
+
+def test_a_batch_of_several_inputs_gives_the_model_all_of_them():
+    class Two(nn.Module):
+        def __init__(self): super().__init__(); self.lin = nn.Linear(64, 10)
+        def forward(self, a, b): return self.lin(a + b)
+    x, y = torch.randn(4, 64), torch.arange(4)
+    learn = Learner(Two(), DataLoaders([(x, x, y)], [(x, x, y)]), cbs=(m := MetricsCB()))
+    learn.fit(1)
+    assert [r['split'] for r in m.history] == ['train', 'valid']
+
+
+def test_a_model_returning_one_score_per_item_is_blamed_not_the_target():
+    model, spy = nn.Sequential(nn.Linear(64, 1), nn.Flatten(0)), _spy()
+    learn = Learner(model, tiny_dls(), cbs=spy)
+    with pytest.raises(ValueError, match=r'model returned preds of shape \(2,\).*score per class'): learn.fit(1)
+    assert spy.seen == [0]  # at the first batch, before its loss: nothing stepped
+    learn = Learner(model, tiny_dls(), loss_func=lambda p, t: F.mse_loss(p, t.float()))  # a regression: fine
+    learn.fit(1)
+
+
+def test_progress_cb_works_without_a_length():
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self): return iter([(torch.randn(64), i % 10) for i in range(6)])
+    learn = Learner(digits_mlp(), DataLoaders(DataLoader(Stream(), 2), DataLoader(Stream(), 3)), cbs=(m := MetricsCB()))
+    learn.fit(1, cbs=ProgressCB(silent=True))
+    assert [r['split'] for r in m.history] == ['train', 'valid']
+    learn.lr_find(plot=False, max_iter=4)  # lr_find too: no length to divide by
+
+
+class NoLearn(Callback):
+    def after_batch(self): pass
+
+
+class Counter(Callback):
+    def __init__(self): self.step = 0  # an attribute named after a step event
+
+
+def after_batch(learn): pass
+
+
+@pytest.mark.parametrize('cb, error, words', [
+    (NoLearn(), TypeError, r'NoLearn.after_batch must take \(self, learn\).*after_batch\(self\)'),
+    (Counter(), TypeError, r"Counter.step is 0, but 'step' is reserved"),
+    (after_batch, TypeError, r'after_batch, which handles no event.*Callback.*def after_batch\(self, learn\)'),
+    (lambda learn: None, TypeError, r'handles no event.*Callback.*The events: before_fit'),
+    (Callback(), TypeError, 'handles no event'),
+])
+@pytest.mark.parametrize('where', ['Learner', 'fit'])
+def test_a_callback_the_learner_cannot_call_is_refused_naming_it(cb, error, words, where):
+    spy, learn = _spy(), Learner(digits_mlp(), tiny_dls())
+    with pytest.raises(error, match=words):
+        if where == 'Learner': Learner(digits_mlp(), tiny_dls(), cbs=[spy, cb])
+        else: learn.fit(1, cbs=[spy, cb])
+    assert spy.seen == [] and len(learn.cbs) == 1
+
+
+def test_a_helper_attribute_not_named_like_an_event_is_fine():
+    cb = Callback()
+    cb.after_batch, cb.steps, cb.after_steps = (lambda learn: None), 0, 3  # data, not named like an event
+    Learner(digits_mlp(), tiny_dls(), cbs=cb).fit(1)
+
+
+def test_a_missing_optional_dependency_is_named_before_the_work(monkeypatch):
+    learn, spy = Learner(digits_mlp(), tiny_dls()), _spy()
+    monkeypatch.setitem(sys.modules, 'matplotlib', None)  # as if not installed: `import matplotlib` fails
+    with pytest.raises(ImportError, match='lr_find.*needs matplotlib.*pip install'): learn.lr_find()
+    with pytest.raises(ImportError, match='ProgressCB.*needs matplotlib.*pip install'): ProgressCB()
+    learn.fit(1, cbs=[spy, ProgressCB(silent=True)])  # silent: no plot, no matplotlib needed
+    learn.lr_find(plot=False)
+    monkeypatch.setitem(sys.modules, 'tqdm', None)
+    with pytest.raises(ImportError, match='ProgressCB needs tqdm.*pip install'): ProgressCB(silent=True)
+
+
+@pytest.mark.parametrize('loss_func', [cross_entropy, F.cross_entropy, nn.CrossEntropyLoss(), partial(F.cross_entropy, ignore_index=-100),
+                                       nn.CrossEntropyLoss(ignore_index=3)])
+def test_metrics_skip_the_targets_the_loss_ignores(dls, loss_func):
+    torch.manual_seed(0)
+    x, y = dls.valid.dataset.x[:103], dls.valid.dataset.y[:103].clone()
+    ignore = getattr(loss_func, 'ignore_index', -100)
+    y[::3] = ignore  # a third of the items skipped by the loss
+    valid = DataLoader(Dataset(x, y), 40)  # batches of 40, 40, 23, each with its own share of ignored items
+    metrics = MetricsCB()
+    learn = Learner(digits_mlp(), DataLoaders(dls.train, valid), loss_func=loss_func, cbs=metrics).fit(1, train=False)
+    preds, keep = learn.model(x).detach(), y != ignore
+    assert metrics.history[0]['loss'] == pytest.approx(F.cross_entropy(preds, y, ignore_index=ignore).item(), abs=1e-5)
+    assert metrics.history[0]['accuracy'] == pytest.approx(accuracy(preds[keep], y[keep]).mean().item(), abs=1e-6)
+
+
+@pytest.mark.parametrize('make, words', [
+    (lambda: MetricsCB(loss=accuracy), "metric is named 'loss'"),
+    (lambda: MetricsCB(split=accuracy), "metric is named 'split'"),
+    (lambda: MetricsCB(lambda p, t: p[:, 0], lambda p, t: p[:, 1]), "two metrics are named '<lambda>'.*keyword"),
+    (lambda: MetricsCB(accuracy, accuracy=accuracy), "two metrics are named 'accuracy'"),
+])
+def test_metric_names_are_refused_when_they_collide(make, words):
+    with pytest.raises(ValueError, match=words): make()
+
+
+@pytest.mark.parametrize('how', ['lr_find', 'fit'])
+def test_every_module_is_put_back_in_the_mode_it_was_in(how):
+    model = digits_mlp()
+    model.eval()
+    model[1].train()  # a mix: the ReLU training, the rest evaluating
+    modes = [m.training for m in model.modules()]
+    learn = Learner(model, tiny_dls())
+    learn.lr_find(plot=False, max_iter=3) if how == 'lr_find' else learn.fit(1)
+    assert [m.training for m in model.modules()] == modes
+
+
+def test_fit_inside_its_own_fit_is_refused_and_the_outer_fit_is_kept():
+    class Nested(Callback):
+        order = MetricsCB.order + 1  # after the row is written
+        def after_epoch(self, learn):
+            if not learn.training: learn.fit(1)
+    metrics, nested = MetricsCB(), Nested()
+    learn = Learner(digits_mlp(), tiny_dls(), cbs=metrics)
+    with pytest.raises(RuntimeError, match='fit was called while the learner fits'): learn.fit(2, cbs=nested)
+    assert [(r['epoch'], r['split']) for r in metrics.history] == [(0, 'train'), (0, 'valid')]  # the outer fit's rows
+    class Finds(Callback):
+        def before_fit(self, learn): learn.lr_find(plot=False)
+    with pytest.raises(RuntimeError, match='lr_find was called while the learner fits'): learn.fit(1, cbs=Finds())
+    learn.fit(1)  # usable afterwards
+    assert len(metrics.history) == 2 and not learn.fitting
+
+
+def test_early_stopping_needs_validation_passes():
+    spy = _spy()
+    learn = Learner(digits_mlp(), tiny_dls(), cbs=[MetricsCB(), EarlyStoppingCB(), spy])
+    with pytest.raises(ValueError, match='EarlyStoppingCB.*valid=False'): learn.fit(1, valid=False)
+    assert spy.seen == []
+    learn.lr_find(plot=False, max_iter=3)  # lr_find runs without it: it sits out with the other callbacks
+
+
+def test_early_stopping_counts_nan_as_no_improvement_and_recovers():
+    class Losses(Callback):
+        "Overwrite each validation row's loss with the next of `values`."
+        order = MetricsCB.order + 0.5
+        def __init__(self, values): self.values = iter(values)
+        def after_epoch(self, learn):
+            if not learn.training: metrics.history[-1]['loss'] = next(self.values)
+    metrics = MetricsCB()
+    learn = Learner(digits_mlp(), tiny_dls(), cbs=[metrics, Losses([1.0, math.nan, 0.5, 0.6, 0.7]), EarlyStoppingCB(patience=2)])
+    learn.fit(10)
+    assert [r['loss'] for r in metrics.history if r['split'] == 'valid'] == pytest.approx([1.0, math.nan, 0.5, 0.6, 0.7], nan_ok=True)
+
+
+@pytest.mark.parametrize('out, words', [('', '--out must name a file.*empty'), ('.', '--out must name a file.*folder'),
+                                        ('/proc/fdl_weights.pt', 'cannot be written'),
+                                        ('/nonexistent_folder_fdl/x.pt', 'does not exist')])
+def test_train_cli_checks_out_before_training(out, words, capsys, monkeypatch, tmp_path):
+    import fdl.learner
+    monkeypatch.setattr(fdl.learner, 'digits_dls', lambda *a, **k: pytest.fail('trained before checking --out'))
+    from fdl.train import main
+    with pytest.raises(SystemExit) as info: main(['--epochs', '1', '--out', out])
+    assert info.value.code == 2 and __import__('re').search(words, capsys.readouterr().err)
+
+
+def test_train_cli_checks_the_seed_before_training(capsys):
+    from fdl.train import main
+    with pytest.raises(SystemExit) as info: main(['--seed', str(2**70)])
+    assert info.value.code == 2 and '--seed must be in' in capsys.readouterr().err
+    with pytest.raises(ValueError, match='seed must be in'): digits_dls(seed=2**70)
+
+
+def test_train_digits_writes_out_and_its_probe_leaves_nothing(tmp_path):
+    from fdl.learner import check_out, train_digits
+    assert check_out(str(tmp_path / 'w.pt'), 'out') and list(tmp_path.iterdir()) == []  # the probe is removed
+    train_digits(0, out=str(tmp_path / 'w.pt'))
+    assert torch.load(tmp_path / 'w.pt')['history'] == []
