@@ -8,7 +8,7 @@ var and std from 1e5; RunningStats.update <= 6x torch.var_mean on small batches,
 """
 import torch
 from harness import Case
-from fdl.stats import mean, var, std, mad, var_shortcut, cov, corr, RunningStats, RunningCov
+from fdl.stats import mean, var, std, mad, var_shortcut, cov, corr, cov_matrix, corr_matrix, RunningStats, RunningCov
 
 SIZES = [10**k for k in range(1, 8)]
 SHAPES = {10: (2, 5), 100: (10, 10), 1000: (10, 100), 10**4: (100, 100), 10**5: (100, 1000),
@@ -70,8 +70,8 @@ def cases():
                 yield Case(f'{name} {where} {tuple(x.shape)} fwd+bwd', _fwd_bwd(ours, xg), _fwd_bwd(theirs, xg),
                            family=f'{name} {where} fwd+bwd', size=n, target=t)
         x2g = x2.clone().requires_grad_()
-        for name, ours, theirs in (('cov matrix', lambda x: cov(x), lambda x: torch.cov(x, correction=0)),
-                                   ('corr matrix', corr, torch.corrcoef)):
+        for name, ours, theirs in (('cov matrix', cov_matrix, lambda x: torch.cov(x, correction=0)),
+                                   ('corr matrix', corr_matrix, torch.corrcoef)):
             t = 4.0 if n <= 1000 else 1.5 if n >= 10**5 else None
             yield Case(f'{name} {tuple(x2.shape)} fwd', lambda f=ours: f(x2), lambda f=theirs: f(x2),
                        family=f'{name} fwd', size=n, target=t)

@@ -65,7 +65,7 @@ def var_shortcut(x:Tensor,          # the data
 # %% ../nbs/03_stats.ipynb #d756b630
 def _moments(x:Tensor, dims:tuple, n:int, keepdim:bool=True, slab:int=1 << 16) -> tuple:
     "Rounded mean m (dims kept), s1 = Σ (x - m) and M2 = Σ (x - mean)² over `dims`: two passes."
-    m = x.mean(dims, keepdim=True)
+    m = x.mean(dims, keepdim=True).detach()   # M2 does not depend on m: no gradient through it
     slabs = x.split(max(1, slab * len(x) // x.numel())) if 0 in dims and x.numel() > slab else [x]
     total = lambda v: v.sum(dims, keepdim=keepdim)
     sums = [(total(d), total(d * d)) for d in (c - m for c in slabs)]
@@ -120,7 +120,7 @@ def cov(x:Tensor,          # the data
     "Covariance of paired `x` and `y` over `dim`: the co-moment divided by n - `correction`."
     dims, n = check_reduction(x, 'x', dim, keepdim, correction)
     X, Y = _floating(x), _floating(check_shape(check_tensor(y, 'y'), 'y', x.shape, 'like x'))
-    dx, dy = X - X.mean(dims, keepdim=True), Y - Y.mean(dims, keepdim=True)
+    dx, dy = X - X.mean(dims, keepdim=True).detach(), Y - Y.mean(dims, keepdim=True).detach()
     return (_co_moment(dx, dy, dims, n, keepdim) / (n - correction)).to(_dtype(x, y))
 
 def corr(x:Tensor,          # the data
@@ -131,7 +131,7 @@ def corr(x:Tensor,          # the data
     "Pearson correlation of paired `x` and `y` over `dim`; nan for constant data, as in torch."
     dims, n = check_reduction(x, 'x', dim, keepdim)
     X, Y = _floating(x), _floating(check_shape(check_tensor(y, 'y'), 'y', x.shape, 'like x'))
-    dx, dy = X - X.mean(dims, keepdim=True), Y - Y.mean(dims, keepdim=True)
+    dx, dy = X - X.mean(dims, keepdim=True).detach(), Y - Y.mean(dims, keepdim=True).detach()
     co = lambda a, b: _co_moment(a, b, dims, n, keepdim)
     return _pearson(co(dx, dy), co(dx, dx), co(dy, dy)).to(_dtype(x, y))
 
@@ -256,7 +256,7 @@ def _rows(x:Tensor, correction) -> tuple:
         raise ValueError(f'x must be 1-D or 2-D (rows are variables), got shape {tuple(x.shape)}')
     X = _floating(torch.atleast_2d(x))
     n = check_reduction(X, 'x', 1, False, correction)[1]
-    d = X - X.mean(1, keepdim=True)
+    d = X - X.mean(1, keepdim=True).detach()
     s = d.sum(1, keepdim=True)
     return d @ d.T - s @ s.T / n, n
 
