@@ -11,8 +11,8 @@ from inspect import signature
 __all__ = ['check_bool', 'check_int', 'check_number', 'check_choice', 'check_callable', 'check_call', 'check_tensor',
            'check_shape', 'check_broadcasts', 'has_values', 'check_dim', 'check_dims', 'check_type', 'check_sequence',
            'check_names', 'check_class_indices', 'check_probabilities', 'check_class_target', 'check_reduction',
-           'check_instance', 'check_callback', 'check_nonempty', 'check_exceptions', 'check_python_source',
-           'check_handlers', 'check_writable', 'check_importable']
+           'check_varies', 'check_instance', 'check_callback', 'check_nonempty', 'check_exceptions',
+           'check_python_source', 'check_handlers', 'check_writable', 'check_importable']
 
 # %% ../nbs/90_checks.ipynb #4e4f9f1f
 def check_bool(value, # the argument's value
@@ -215,12 +215,16 @@ def check_class_indices(target, # an integer tensor of class indices
                         ignore_index:int|None=None, # one more value allowed: it marks items to skip
                        ):
     "`target` if it holds class indices in [0, `n_classes`) or `ignore_index`; an error otherwise."
+    return _class_indices(check_tensor(target, name), name, n_classes, shape, ignore_index)
+
+def _class_indices(target, name, n_classes, shape, ignore_index):
+    "`check_class_indices` once `target` is known to be a tensor."
     import torch
-    check_tensor(target, name)
     if target.is_floating_point() or target.dtype == torch.bool:
         raise TypeError(f'{name} must hold class indices, an integer tensor, '
                         f'got dtype {target.dtype}')
-    if shape is not None: check_shape(target, name, shape, '(one class index per item)')
+    if shape is not None and target.shape != shape:
+        check_shape(target, name, shape, '(one class index per item)')
     if not (target.numel() and has_values(target)): return target  # meta, torch.func: no values
     lo, hi = target.aminmax()  # one pass; only a target outside [0, C) is looked at closer
     if int(lo) >= 0 and int(hi) < n_classes: return target
@@ -265,7 +269,7 @@ def check_class_target(target, # class indices (integers) or, if allowed, class 
                        probabilities:bool=True, # accept class probabilities too
                       ):
     "`target` if it fits scores of `scores_shape` as PyTorch's classification losses define it."
-    per_item = tuple(scores_shape[:1]) + tuple(scores_shape[2:]) if len(scores_shape) > 1 else ()
+    per_item = (scores_shape[0], *scores_shape[2:]) if len(scores_shape) > 1 else ()
     C = scores_shape[1] if len(scores_shape) > 1 else scores_shape[0]
     probs = probabilities and check_tensor(target, name).is_floating_point()
     check_int(ignore_index, 'ignore_index', hi=-1 if probs else None)
@@ -273,7 +277,7 @@ def check_class_target(target, # class indices (integers) or, if allowed, class 
         check_tensor(weight, 'weight', floating=True)
         check_shape(weight, 'weight', (C,), '(one weight per class)')
     if probs: return check_probabilities(target, name, min(1, len(scores_shape) - 1), scores_shape)
-    return check_class_indices(target, name, C, per_item, ignore_index)
+    return _class_indices(target, name, C, per_item, ignore_index)  # target: a tensor, checked
 
 # %% ../nbs/90_checks.ipynb #7fbbdca8
 def check_reduction(x, # the tensor to reduce
@@ -285,7 +289,7 @@ def check_reduction(x, # the tensor to reduce
     "`(dims, n)`: `dim` as `check_dims` gives it and the count n of values behind each result."
     dims = check_dims(dim, check_tensor(x, name).shape)
     check_bool(keepdim, 'keepdim')
-    n = math.prod([x.shape[d] for d in dims])
+    n = math.prod([x.shape[d] for d in dims]) if x.ndim else 1  # a 0-d tensor: one value
     if n == 0:
         raise ValueError(f'{name} has no values to reduce over '
                          f'(shape {tuple(x.shape)}, dim={dim!r})')
@@ -293,6 +297,17 @@ def check_reduction(x, # the tensor to reduce
         raise ValueError(f'correction={correction} leaves no degrees of freedom for n={n} values '
                          f'of {name} (need correction < n)')
     return dims, n
+
+# %% ../nbs/90_checks.ipynb #713b825a
+def check_varies(x, # a real tensor
+                 name:str, # the argument's name, for the message
+                ):
+    "`x` if it is a real tensor holding at least two different values; a ValueError otherwise."
+    check_tensor(x, name)
+    if x.numel() < 2 or bool((x == x.reshape(-1)[0]).all()):
+        raise ValueError(f'{name} must hold at least two different values, got {x.numel()} '
+                         f'value(s), all equal: its spread is 0')
+    return x
 
 # %% ../nbs/90_checks.ipynb #ce863190
 def check_instance(value, # the argument's value
