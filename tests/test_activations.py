@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from fdl.activations import (ActivationStats, BatchNorm, GeneralRelu, Hook, Hooks, HooksCallback, deep_mlp, init_kaiming_,
-                             layer_stds, lsuv_init)
+from fdl.activations import (ActivationStats, BatchNorm, GeneralRelu, Hook, Hooks, HooksCallback, deep_mlp,
+                             init_kaiming_, layer_stds, lsuv_init, plot_stats)
 from fdl.callbacks import Callback
 from fdl.dunder import Dataset
 from fdl.learner import DataLoaders, Learner, MetricsCB, digits_dls
@@ -174,12 +174,34 @@ def test_activation_stats_rows_match_the_outputs(dls):
         assert torch.equal(row[2:], torch.histc(o.abs(), 40, 0, 10 - 1e-6)) or (row[2:] - torch.histc(o.abs(), 40, 0, 10)).abs().sum() <= 2
 
 
-def test_fast_and_main_path_record_agree(dls):
-    torch.manual_seed(0)
-    fast, plain = ActivationStats(), ActivationStats()
-    plain.fn = partial(ActivationStats._orig_record, plain)
-    Learner(deep_mlp(partial(GeneralRelu, 0.1, 0.4)), few_batches(dls, 5), cbs=[fast, plain]).fit(1)
-    torch.testing.assert_close(fast.stats(), plain.stats(), rtol=1e-5, atol=1e-5)
+def test_activation_stats_is_one_definition():
+    "record and stats are the class's own methods: nothing patched in later, no _orig_ left behind."
+    for name in ('record', 'stats', 'before_fit'):
+        owner = next(c for c in ActivationStats.__mro__ if name in vars(c))
+        assert not any(k.startswith('_orig_') for k in vars(owner)), owner
+    assert 'record' in vars(ActivationStats) and 'stats' in vars(ActivationStats)
+    assert not any(k.startswith('_orig_') for k in vars(BatchNorm))
+
+
+def test_activation_stats_refuses_a_layer_returning_a_tuple(dls):
+    "An LSTM returns (output, (h, c)): refused at the first batch, naming the layer; no hook is left."
+    model = nn.Sequential(nn.Linear(64, 8), nn.LSTM(8, 8))
+    with pytest.raises(TypeError, match='output of LSTM must be a torch.Tensor, got tuple'):
+        Learner(model, few_batches(dls, 2), cbs=ActivationStats(nn.LSTM)).fit(1)
+    assert no_hooks(model)
+
+
+def test_plot_stats_draws_four_panels_with_a_legend_of_the_layers(dls):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    st = ActivationStats(nn.ReLU)
+    Learner(deep_mlp(), few_batches(dls, 3), cbs=st).fit(1, valid=False)
+    fig, axs = plt.subplots(2, 2)
+    plot_stats(st, axs.flatten(), 'run')
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [f'layer {i}' for i in range(1, 9)]
+    assert len(axs[0, 0].lines) == 8 and axs[0, 0].get_ylabel() == 'run'
+    plt.close(fig)
 
 
 def test_validation_batches_are_not_recorded(dls):
@@ -272,14 +294,13 @@ def against_torch(forward, shape, dtype, steps=3):
     return max(d.abs().max().item() for d in diffs)
 
 
-FORWARDS = {'fast': lambda bn, x: bn(x), 'main path': lambda bn, x: bn._orig_forward(x)}
+def call(bn, x): return bn(x)
 
 
-@pytest.mark.parametrize('way', FORWARDS)
 @pytest.mark.parametrize('shape', [(32, 5), (8, 3, 4, 5), (2, 4, 1, 1)])
 @pytest.mark.parametrize('dtype, tol', [(torch.float32, 1e-4), (torch.float64, 1e-12)])
-def test_batchnorm_matches_torch(way, shape, dtype, tol):
-    assert against_torch(FORWARDS[way], shape, dtype) < tol
+def test_batchnorm_matches_torch(shape, dtype, tol):
+    assert against_torch(call, shape, dtype) < tol
 
 
 @pytest.mark.parametrize('mom', [0., 0.5, 1.])
@@ -319,19 +340,35 @@ def test_batchnorm_runs_on_meta_tensors():
         y = bn(x)
         y.sum().backward()
         assert y.shape == shape and y.is_meta and x.grad.shape == shape
-        assert bn._orig_forward(torch.randn(shape, device='meta')).shape == shape
         assert bn.eval()(torch.randn(shape, device='meta')).shape == shape
         bn.train()
 
 
-def test_batchnorm_network_reaches_097_on_the_digits():
-    "Eight epochs of SGD, at lr 0.2 then 0.05 for the last three: 0.9805 with seed 0 (0.958 to 0.981 over seeds 0 to 4: the figure holds for a fixed seed)."
+def lesson_fit(model):
+    "The lesson's fit: eight epochs of SGD, lr 0.2 then 0.05 for the last three; the final validation accuracy."
     class LRDrop(Callback):
         def before_epoch(self, learn): learn.opt.param_groups[0]['lr'] = 0.2 if learn.epoch < 5 else 0.05
-    torch.manual_seed(0)
     metrics = MetricsCB()
-    Learner(deep_mlp(norm=BatchNorm), digits_dls(), cbs=[metrics, LRDrop()]).fit(8)
-    assert metrics.history[-1]['accuracy'] >= 0.97
+    Learner(model, digits_dls(), cbs=[metrics, LRDrop()]).fit(8)
+    return metrics.history[-1]['accuracy']
+
+
+@pytest.mark.parametrize('threads', [1, 4])
+def test_batchnorm_beats_the_default_on_every_seed(threads):
+    "What lesson 07 states, over seeds 0 to 4 with 1 and 4 threads: BatchNorm >= 0.9 on every seed, >= 0.95 at the median, more than 0.5 above the default on every seed."
+    n = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        accs = []
+        for seed in range(5):
+            torch.manual_seed(seed)
+            default = lesson_fit(deep_mlp())
+            torch.manual_seed(seed)
+            accs.append((lesson_fit(deep_mlp(norm=BatchNorm)), default))
+    finally: torch.set_num_threads(n)
+    bn = sorted(a for a, _ in accs)
+    assert bn[0] >= 0.9 and bn[2] >= 0.95, accs
+    assert all(a > d + 0.5 for a, d in accs), accs
 
 
 # bad input
@@ -362,10 +399,9 @@ def test_batchnorm_refuses_bad_arguments(kwargs, exc, word):
     with pytest.raises(exc, match=word): BatchNorm(**{'nf': 3, **kwargs})
 
 
-@pytest.mark.parametrize('way', FORWARDS)
-def test_batchnorm_refuses_bad_input_before_any_state_changes(way):
-    bn, f = BatchNorm(3), FORWARDS[way]
-    with pytest.raises(ValueError, match=r'x must have shape .*BatchNorm\(3\) has 3 channels'): f(bn, torch.randn(4, 5))
+def test_batchnorm_refuses_bad_input_before_any_state_changes():
+    bn, f = BatchNorm(3), call
+    with pytest.raises(ValueError, match=r'x must have shape .*for BatchNorm\(3\)'): f(bn, torch.randn(4, 5))
     with pytest.raises(ValueError, match='x.ndim'): f(bn, torch.randn(4, 3, 5))
     with pytest.raises(TypeError, match='x'): f(bn, torch.ones(4, 3, dtype=torch.long))
     with pytest.raises(TypeError, match='x'): f(bn, [[1., 2., 3.]])
@@ -447,13 +483,14 @@ def test_a_module_used_twice_is_recorded_at_every_call(dls):
     torch.manual_seed(0)
     lin, relu = nn.Linear(64, 64), nn.ReLU()
     model = nn.Sequential(lin, relu, lin, relu, nn.Linear(64, 10))
-    fast, plain = ActivationStats(), ActivationStats()
-    plain.fn = partial(ActivationStats._orig_record, plain)
-    Learner(model, few_batches(dls, 3), cbs=[fast, plain]).fit(1, valid=False)
-    assert [h.n for h in fast.hooks] == [len(h.rows) for h in plain.hooks] == [6, 6, 3]
-    for f, p in zip(fast.hooks, plain.hooks): torch.testing.assert_close(f.block[:f.n], torch.stack(p.rows), rtol=1e-5, atol=1e-5)
-    for st in (fast, plain):
-        with pytest.raises(ValueError, match=r'layer_types.*\[6, 6, 3\] rows'): st.stats()
+    st = ActivationStats()
+    outs = []
+    with Hook(relu, lambda h, m, i, o: outs.append(o.detach())):
+        Learner(model, few_batches(dls, 3), cbs=st).fit(1, valid=False)
+    assert [h.n for h in st.hooks] == [6, 6, 3]
+    relu_rows = st.hooks[1].rows[:6]
+    torch.testing.assert_close(relu_rows[:, 1], torch.stack([o.std(unbiased=False) for o in outs]))
+    with pytest.raises(ValueError, match=r'layer_types.*\[6, 6, 3\] rows'): st.stats()
 
 
 # BatchNorm: half precision, torch.func, second derivatives
@@ -482,18 +519,45 @@ def test_batchnorm_under_torch_func_grad():
     torch.manual_seed(0)
     x, ref = torch.randn(16, 4), nn.BatchNorm1d(4)
     with torch.no_grad(): ref.weight.normal_(); ref.running_var.uniform_(0.5, 2); ref.running_mean.normal_()
-    for way in FORWARDS:
-        ours = BatchNorm(4); ours.load_state_dict(ref.state_dict())
-        f = (lambda bn: bn) if way == 'fast' else (lambda bn: bn._orig_forward)
-        for bn in (ours, ref): bn.eval()
-        g = lambda bn, fwd: grad(lambda p: fwd(bn, p).pow(2).sum())(dict(bn.named_parameters()))
-        ga = g(ours, lambda bn, p: functional_call(bn, p, (x,)) if way == 'fast' else torch.func.functional_call(bn, p, (x,)))
-        gb = g(ref, lambda bn, p: functional_call(bn, p, (x,)))
-        for k in ga: torch.testing.assert_close(ga[k], gb[k])
-        gx = grad(lambda x: FORWARDS[way](ours, x).pow(2).sum())(x)
-        torch.testing.assert_close(gx, grad(lambda x: ref(x).pow(2).sum())(x))
-        ours.train()
-        with pytest.raises(RuntimeError, match='in-place'): grad(lambda x: FORWARDS[way](ours, x).pow(2).sum())(x)
+    ours = BatchNorm(4)
+    ours.load_state_dict(ref.state_dict())
+    for bn in (ours, ref): bn.eval()
+    g = lambda bn: grad(lambda p: functional_call(bn, p, (x,)).pow(2).sum())(dict(bn.named_parameters()))
+    ga, gb = g(ours), g(ref)
+    for k in ga: torch.testing.assert_close(ga[k], gb[k])
+    gx = grad(lambda x: ours(x).pow(2).sum())(x)
+    torch.testing.assert_close(gx, grad(lambda x: ref(x).pow(2).sum())(x))
+    ours.train()
+    ref.train()
+    for bn in (ours, ref):
+        with pytest.raises(RuntimeError, match='in-place'): grad(lambda x: bn(x).pow(2).sum())(x)
+
+
+@pytest.mark.parametrize('shape', [(16, 4), (6, 4, 3, 3)])
+def test_batchnorm_forward_mode_ad_matches_torch(shape):
+    "torch.func.jvp in eval mode (train mode updates buffers in place: refused, as torch refuses it), and the dual-number API in both modes."
+    import torch.autograd.forward_ad as fwAD
+    from torch.func import jvp
+    torch.manual_seed(0)
+    x, t = torch.randn(shape) * 2 + 1, torch.randn(shape)
+    ref = (nn.BatchNorm1d if len(shape) == 2 else nn.BatchNorm2d)(4)
+    with torch.no_grad(): ref.weight.normal_(); ref.running_var.uniform_(0.5, 2); ref.running_mean.normal_()
+    ours = BatchNorm(4)
+    ours.load_state_dict(ref.state_dict())
+    for bn in (ours, ref): bn.eval()
+    (ya, ta), (yb, tb) = jvp(ours, (x,), (t,)), jvp(ref, (x,), (t,))
+    torch.testing.assert_close(ya, yb)
+    torch.testing.assert_close(ta, tb)
+    for bn in (ours, ref):
+        bn.train()
+        with pytest.raises(RuntimeError, match='in-place'): jvp(bn, (x,), (t,))
+    for mode in (True, False):
+        tangents = []
+        for bn in (ours, ref):
+            bn.train(mode)
+            with fwAD.dual_level():
+                tangents.append(fwAD.unpack_dual(bn(fwAD.make_dual(x, t))).tangent)
+        torch.testing.assert_close(tangents[0], tangents[1], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize('shape', [(16, 4), (6, 4, 3, 3)])
@@ -507,8 +571,7 @@ def test_batchnorm_double_backward_matches_torch(shape):
         g.pow(2).sum().backward()
         return a.grad, bn.weight.grad, g.detach()
     ref = second(nn.BatchNorm1d(4) if len(shape) == 2 else nn.BatchNorm2d(4))
-    for bn in (BatchNorm(4), BatchNorm(4)._orig_forward.__self__):
-        for r, o in zip(ref, second(bn)): torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4)
+    for r, o in zip(ref, second(BatchNorm(4))): torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4)
 
 
 # LSUV: what it cannot do
@@ -556,3 +619,35 @@ def test_lsuv_leaves_batchnorm_running_statistics_alone(dls):
     hidden = [m for m in model if isinstance(m, nn.Linear)][:-1]
     with Hooks(hidden, lambda h, m, i, o: setattr(h, 'o', o.detach())) as hooks: model(xb)
     assert all(abs(h.o.mean().item()) < 1e-3 and abs(h.o.std(unbiased=False).item() - 1) < 1e-3 for h in hooks)
+
+
+def test_lsuv_refuses_an_all_zero_batch(dls):
+    "Every item alike: the first layer outputs its bias for every item, and no scale gives that std 1 across the batch."
+    xb = next(iter(dls.train))[0]
+    torch.manual_seed(0); model = deep_mlp()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"'0' \(Linear\) outputs std 0 across the items of xb"): lsuv_init(model, torch.zeros_like(xb))
+    with pytest.raises(ValueError, match='items of xb'): lsuv_init(model, xb[:1].expand(8, -1).contiguous())
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+def test_reprs_show_the_settings():
+    assert repr(GeneralRelu(0.1, 0.4, 6.)) == 'GeneralRelu(leak=0.1, sub=0.4, maxv=6.0)'
+    assert repr(BatchNorm(3, mom=0.2)) == 'BatchNorm(3, mom=0.2, eps=1e-05)'
+    assert 'GeneralRelu(leak=0.1, sub=0.4, maxv=inf)' in repr(deep_mlp(partial(GeneralRelu, 0.1, 0.4)))
+
+
+@pytest.mark.parametrize('layer, fan_in', [(nn.Conv1d(8, 16, 3), 24), (nn.Conv3d(2, 4, 3), 54),
+                                           (nn.ConvTranspose2d(6, 64, 3), 64 * 9)])
+def test_init_kaiming_covers_every_public_convolution(layer, fan_in):
+    "The public conv classes, no private torch base class; a transposed convolution's fan-in as torch's kaiming_normal_ counts it."
+    torch.manual_seed(0)
+    w = init_kaiming_(nn.Sequential(layer))[0].weight
+    assert w.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.1)
+    assert nn.init._calculate_fan_in_and_fan_out(w)[0] == fan_in
+
+
+def test_the_module_uses_no_private_torch_api():
+    import inspect, fdl.activations
+    src = inspect.getsource(fdl.activations)
+    assert '_ConvNd' not in src and 'torch._C' not in src and '_orig_' not in src and '@patch' not in src
