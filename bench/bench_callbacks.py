@@ -4,8 +4,8 @@ from fdl.callbacks import Callback, SlowCalculator
 
 class NoOp(Callback):
     "A callback whose handlers do nothing, so only the dispatch is timed."
-    def before_calc(self, calc, epoch): pass
-    def after_calc(self, calc, epoch): pass
+    def before_calc(self, calc): pass
+    def after_calc(self, calc): pass
 
 CALLBACK_EVENTS = 20_000  # callbacks x events in each dispatch row
 TARGET = 0.5e-6           # seconds per callback-event
@@ -15,7 +15,7 @@ def direct_calls(calc, n_events):
     methods = [cb.after_calc for cb in calc.cbs]
     def direct():
         for i in range(n_events):
-            for m in methods: m(calc, i)
+            for m in methods: m(calc)
     return direct
 
 def cases():
@@ -23,7 +23,7 @@ def cases():
         calc = SlowCalculator([NoOp() for _ in range(n_cbs)], delay=0)
         fire, n_events = calc.cbs.fire, CALLBACK_EVENTS//n_cbs
         def dispatched(fire=fire, n_events=n_events):
-            for i in range(n_events): fire('after_calc', i)  # as `Dispatcher.run` fires it
+            for i in range(n_events): fire('after_calc')  # as `Dispatcher.run` fires it
         yield Case(f'fire, {n_cbs} no-op callback(s) x {n_events:,} events', dispatched, direct_calls(calc, n_events),
                    ref_name='direct calls', per=CALLBACK_EVENTS, per_target=TARGET,
                    note="per op = one handler called for one event, loop included")
