@@ -116,6 +116,20 @@ class NaiveForwarder:
     def __init__(self, target): self.target = target
     def __getattr__(self, name): return getattr(self.target, name)
 
+@pytest.mark.parametrize('change', ['shrink x', 'grow y', 'append to x'])
+def test_dataset_whose_data_changed_length_is_refused_by_len_index_and_iteration(change):
+    ds = Dataset(torch.arange(5), torch.arange(5) * 10) if change != 'append to x' else Dataset([1, 2, 3], 'abc')
+    if change == 'shrink x': ds.x = ds.x[:3]
+    elif change == 'grow y': ds.y = torch.arange(7)
+    else: ds.x.append(4)
+    for use in (len, lambda d: d[0], list, lambda d: d[1:2]):
+        with pytest.raises(ValueError, match=r'\by must have length \d+ like x'): use(ds)
+
+def test_dataset_whose_data_changed_together_still_works():
+    ds = Dataset([1, 2, 3], 'abc')
+    ds.x, ds.y = ds.x[:2], ds.y[:2]
+    assert (len(ds), list(ds)) == (2, [(1, 'a'), (2, 'b')])
+
 def test_forwarder_forwards_public_attributes():
     learn = Learner(Model(), lr=0.1)
     learn.train(False)
@@ -139,21 +153,30 @@ def test_forwarder_missing_attribute_names_it():
     assert getattr(learn, 'n_param', 'default') == 'default'
     assert not hasattr(learn, 'n_param')
 
-def test_forwarder_attributeerror_inside_a_property_falls_back_to_the_target():
-    "Python's rule: an AttributeError from a property makes it try __getattr__, which forwards (documented trap)."
+def test_forwarder_attributeerror_inside_a_property_is_raised_not_forwarded():
+    "Python's rule: an AttributeError from a property makes it try __getattr__; Forwarder shows the property's error."
     class Buggy(Forwarder):
         @property
         def loss(self): return self.los_fn()  # typo
-    class Careful(Forwarder):
         @property
-        def loss(self):
-            try: return self.los_fn()
-            except AttributeError as e: raise RuntimeError('loss failed') from e
+        def fine(self): return 'own'
     from types import SimpleNamespace
-    model = SimpleNamespace(loss='MODEL', loss_fn=lambda: 0.5)
-    assert Buggy(model).loss == 'MODEL'
-    with pytest.raises(RuntimeError, match='loss') as info: Careful(model).loss
-    assert isinstance(info.value.__cause__, AttributeError)
+    model = SimpleNamespace(loss='MODEL', loss_fn=lambda: 0.5, fine='MODEL')
+    with pytest.raises(RuntimeError, match='loss raised AttributeError') as info: Buggy(model).loss
+    assert isinstance(info.value.__cause__, AttributeError) and 'los_fn' in str(info.value.__cause__)
+    with pytest.raises(RuntimeError, match='loss'): getattr(Buggy(model), 'loss', 'a default')  # not hidden either
+    assert Buggy(model).fine == 'own' and Buggy(model).loss_fn() == 0.5  # the rest forwards as before
+
+def test_forwarder_property_that_fails_only_once_gives_its_second_answer():
+    "The property is run again to raise its error where it happens; a property that works the second time answers."
+    class Flaky(Forwarder):
+        calls = 0
+        @property
+        def value(self):
+            type(self).calls += 1
+            if type(self).calls == 1: raise AttributeError('first time')
+            return 'second'
+    assert Flaky(object()).value == 'second'
 
 def test_forwarder_does_not_forward_underscore_names():
     learn = Learner(Model(), lr=0.1)
@@ -208,18 +231,26 @@ def test_hyperparams_refuses_non_reals_before_changing(bad):
     assert hps.lr == 0.1 and hps.history == [('lr', 0.1)]
     with pytest.raises(TypeError, match=r'\bmom\b.*number'): HyperParams(mom=bad)
 
-def test_hyperparams_refuses_nan_allows_inf():
+@pytest.mark.parametrize('bad, words', [(float('nan'), r'\blr\b.*nan'), (float('inf'), r'\blr\b must be finite'),
+                                         (float('-inf'), r'\blr\b must be finite')])
+def test_hyperparams_refuses_nan_and_inf_before_changing(bad, words):
     hps = HyperParams(lr=0.1)
-    with pytest.raises(ValueError, match=r'\blr\b.*nan'): hps.lr = float('nan')
+    with pytest.raises(ValueError, match=words): hps.lr = bad
     assert hps.lr == 0.1 and hps.history == [('lr', 0.1)]
-    hps.max_norm = float('inf')  # a hyper-parameter may mean "no limit"
-    assert hps.max_norm == float('inf')
-    assert HyperParams(patience=float('inf')).patience == float('inf')
+    with pytest.raises(ValueError, match='patience must be finite'): HyperParams(patience=float('inf'))
 
 def test_hyperparams_history_cannot_be_assigned():
     hps = HyperParams(lr=0.1)
     with pytest.raises(AttributeError, match='history'): hps.history = 3
     assert hps.history == [('lr', 0.1)]
+
+def test_hyperparams_history_cannot_be_deleted_and_assignments_still_record():
+    hps = HyperParams(lr=0.1)
+    with pytest.raises(AttributeError, match='history'): del hps.history
+    hps.lr = 0.2  # before the fix, `del hps.history` made this set lr, then fail to record it
+    assert hps.lr == 0.2 and hps.history == [('lr', 0.1), ('lr', 0.2)]
+    del hps.lr  # other names may go
+    assert not hasattr(hps, 'lr') and hps.history == [('lr', 0.1), ('lr', 0.2)]
 
 def test_hyperparams_missing_is_attributeerror():
     with pytest.raises(AttributeError, match="'lr'"): HyperParams().lr
@@ -344,17 +375,12 @@ def test_temporarily_missing_attribute_is_removed_again():
         assert (hps.lr, hps.momentum) == (0.5, 0.1)
     assert hps.lr == 0.1 and not hasattr(hps, 'momentum') and 'momentum' not in repr(hps)
 
-def test_temporarily_exported_is_the_full_version():
-    "The lesson's main path shows a simple Temporarily; @patch under the hood replaces the methods that need more."
-    from fdl import dunder
-    for name in ('__enter__', '_set', '_put_back'):
-        assert getattr(Temporarily, name).__module__ == 'fdl.dunder'
-        assert getattr(Temporarily, name) is not getattr(Temporarily, f'_orig_{name}')
+def test_temporarily_is_defined_once_with_its_full_methods():
+    "The lesson's main path shows an unexported draft; the exported class has the full methods, none replaced."
+    for name in ('__enter__', '__exit__', '_set', '_put_back'):
+        assert name in vars(Temporarily) and not hasattr(Temporarily, f'_orig_{name}')
     for cls in (HyperParams, Timer, Temporarily, Handle):
         assert '__getstate__' in vars(cls)
-
-
-# --- __del__: Handle ---
 
 def test_del_runs_when_last_reference_goes():
     log = []
