@@ -30,15 +30,6 @@ def plot_deviations(x:Tensor, # a 1-D tensor of real values, not all equal
     ax.legend()
     return ax
 
-# %% ../nbs/03_stats.ipynb #89a12cd0
-def mean(x:Tensor,          # the data
-         dim=None,          # None (all values), an int or a tuple of ints
-         keepdim:bool=False, # keep the reduced dims with size 1
-        ) -> Tensor:
-    "The arithmetic mean: the sum over `dim` divided by the count n."
-    dims, n = check_reduction(x, 'x', dim, keepdim)
-    return (_floating(x).sum(dims, keepdim=keepdim) / n).to(_dtype(x))
-
 # %% ../nbs/03_stats.ipynb #c8c20f89
 def _floating(x:Tensor) -> Tensor:
     "`x` to compute in: float32, float64 as they are; half floats in float32, integers in float64."
@@ -49,6 +40,15 @@ def _dtype(*xs:Tensor) -> torch.dtype:
     "The dtype of a result: the inputs' floating dtype (promoted), the default one for integers."
     d = [x.dtype if x.is_floating_point() else torch.get_default_dtype() for x in xs]
     return d[0] if len(d) == 1 else torch.promote_types(*d)
+
+# %% ../nbs/03_stats.ipynb #89a12cd0
+def mean(x:Tensor,          # the data
+         dim=None,          # None (all values), an int or a tuple of ints
+         keepdim:bool=False, # keep the reduced dims with size 1
+        ) -> Tensor:
+    "The arithmetic mean: the sum over `dim` divided by the count n."
+    dims, n = check_reduction(x, 'x', dim, keepdim)
+    return _floating(x).mean(dims, keepdim=keepdim).to(_dtype(x))   # torch's pairwise sum, over n
 
 # %% ../nbs/03_stats.ipynb #4bcb6b66
 def var_shortcut(x:Tensor,          # the data
@@ -63,7 +63,7 @@ def var_shortcut(x:Tensor,          # the data
     return (ex2 - ex * ex) * (n / (n - correction))
 
 # %% ../nbs/03_stats.ipynb #d756b630
-def _moments(x:Tensor, dims:tuple, n:int, keepdim:bool=True, slab:int=1 << 16) -> tuple:
+def _moments(x:Tensor, dims:tuple, n:int, keepdim:bool=True, slab:int=1 << 20) -> tuple:
     "Rounded mean m (dims kept), s1 = Σ (x - m) and M2 = Σ (x - mean)² over `dims`: two passes."
     m = x.mean(dims, keepdim=True).detach()   # M2 does not depend on m: no gradient through it
     slabs = x.split(max(1, slab * len(x) // x.numel())) if 0 in dims and x.numel() > slab else [x]
@@ -107,9 +107,8 @@ def _co_moment(dx:Tensor, dy:Tensor, dims:tuple, n:int, keepdim:bool) -> Tensor:
     return total(dx * dy) - total(dx) * total(dy) / n
 
 def _pearson(c:Tensor, m2x:Tensor, m2y:Tensor) -> Tensor:
-    "C / √(M2x·M2y), clipped to [-1, 1]; nan where a variable has no spread, like torch.corrcoef."
-    p = m2x.sqrt() * m2y.sqrt()   # two roots: the product of two M2 could leave the float range
-    return (c / p).clamp(-1, 1).where(p > 0, torch.nan)
+    "C / (√M2x √M2y), clipped to [-1, 1]; nan where a variable has no spread, like torch.corrcoef."
+    return (c / (p := m2x.sqrt() * m2y.sqrt())).clamp(-1, 1).where(p > 0, torch.nan)
 
 def cov(x:Tensor,          # the data
         y:Tensor,          # paired data of x's shape
@@ -132,8 +131,10 @@ def corr(x:Tensor,          # the data
     dims, n = check_reduction(x, 'x', dim, keepdim)
     X, Y = _floating(x), _floating(check_shape(check_tensor(y, 'y'), 'y', x.shape, 'like x'))
     dx, dy = X - X.mean(dims, keepdim=True).detach(), Y - Y.mean(dims, keepdim=True).detach()
-    co = lambda a, b: _co_moment(a, b, dims, n, keepdim)
-    return _pearson(co(dx, dy), co(dx, dx), co(dy, dy)).to(_dtype(x, y))
+    total = lambda v: v.sum(dims, keepdim=keepdim)
+    sx, sy = total(dx), total(dy)   # n times what the rounded means missed
+    co = lambda a, b, sa, sb: total(a * b) - sa * sb / n   # as in _co_moment, sums computed once
+    return _pearson(co(dx, dy, sx, sy), co(dx, dx, sx, sx), co(dy, dy, sy, sy)).to(_dtype(x, y))
 
 # %% ../nbs/03_stats.ipynb #b6218228
 def plot_scatter(x:Tensor, # values on the horizontal axis
@@ -174,7 +175,8 @@ class RunningStats:
         if self.n: check_shape(batch, 'batch', (len(batch), *self._mean.shape), 'like earlier data')
         if len(batch):
             m, s1, m2 = _moments(_floating(batch.detach()), (0,), len(batch), keepdim=False)
-            self._add(len(batch), m[0].double() + s1.double() / len(batch), m2, _dtype(batch))
+            mean = m[0].double().add(s1, alpha=1 / len(batch))   # m + s1 / n, in float64
+            self._add(len(batch), mean, m2, _dtype(batch))
         return self
 
     def merge(self,

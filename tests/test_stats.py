@@ -11,7 +11,7 @@ from fdl.stats import (mean, var, std, mad, cov, corr, cov_matrix, corr_matrix, 
 
 T = torch.tensor([1., 2., 4., 18.])
 REPO = Path(__file__).resolve().parents[1]
-SLAB = 1 << 16   # values per slab of var's second pass (the default of fdl.stats._moments)
+SLAB = 1 << 20   # values per slab of var's second pass (the default of fdl.stats._moments)
 
 def f64(x): return x.double().numpy()
 
