@@ -6,7 +6,8 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from .checks import check_tensor, check_shape, check_number, check_type, check_reduction
+from .checks import (check_tensor, check_shape, check_number, check_type, check_reduction,
+                        check_varies)
 
 # %% auto #0
 __all__ = ['plot_deviations', 'mean', 'var_shortcut', 'var', 'std', 'mad', 'cov', 'corr', 'plot_scatter', 'RunningStats',
@@ -17,8 +18,7 @@ def plot_deviations(x:Tensor, # a 1-D tensor of real values, not all equal
                     ax=None,   # matplotlib axes to draw on (a new figure if None)
                    ):
     "Bar chart of each value's share of the sum of squared deviations and of absolute deviations."
-    if check_tensor(x, 'x', ndim=1).numel() < 2 or bool(x.min() == x.max()):
-        raise ValueError(f'x must hold at least two different values, got {x.tolist()}')
+    check_varies(check_tensor(x, 'x', ndim=1), 'x')   # constant data has no spread to share
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(6, 3))
     d, pos = x.double() - x.double().mean(), torch.arange(len(x)).tolist()
