@@ -95,7 +95,7 @@ class ActivationStats(HooksCallback):
         "Write the batch's mean, std and counts of |out| in bins of 0.25 up to 10 into `hook.rows`."
         if not module.training: return  # validation batches are not recorded
         x = check_tensor(out, f'the output of {type(module).__name__}').detach().flatten()
-        bins = x.abs().mul(4).nan_to_num(40, 40).clamp(max=40).long()  # bin 40: |x| >= 10, inf, nan
+        bins = x.abs().mul_(4).nan_to_num_(40, 40).clamp_(max=40).long()  # 40: |x| >= 10, inf, nan
         row = torch.cat([torch.stack([mean(x), std(x)]).float(), bins.bincount(minlength=41)[:40]])
         if not hasattr(hook, 'rows'): hook.rows, hook.n = row.new_zeros(64, 42), 0
         if hook.n == len(hook.rows): hook.rows = torch.cat([hook.rows, torch.zeros_like(hook.rows)])
@@ -177,7 +177,7 @@ class BatchNorm(nn.Module):
             self.num_batches_tracked += 1
         else: m, v, c = self.running_mean, self.running_var, self.running_mean
         scale = self.weight * (v + self.eps).rsqrt()  # y = (xf - c) * scale + bias
-        return torch.addcmul((self.bias - c * scale).view(shape), xf, scale.view(shape)).to(x.dtype)
+        return (xf * scale.view(shape)).add_((self.bias - c * scale).view(shape)).to(x.dtype)
 
 # %% ../nbs/07_activations.ipynb #642d1d02
 class GeneralRelu(nn.Module):
