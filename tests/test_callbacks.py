@@ -954,3 +954,14 @@ def test_run_refuses_a_cancel_that_is_not_an_exception_class():
     with pytest.raises(TypeError, match='cancel must be an exception class'):
         calc.cbs.run(lambda: fired.append(1), 'calc', 5)
     assert fired == []
+
+
+def test_run_refuses_a_body_that_cannot_be_called_before_any_event():
+    fired = []
+    class Spy(Callback):
+        def before_calc(self, calc): fired.append('before')
+        def cleanup_calc(self, calc): fired.append('cleanup')
+    calc = SlowCalculator(Spy(), delay=0)
+    with pytest.raises(TypeError, match='body must be callable'):
+        calc.cbs.run('not a function', 'calc', CancelStep)
+    assert fired == [] and calc.cbs.levels == []
