@@ -123,7 +123,7 @@ def plot_stats(st:ActivationStats, # a callback that has recorded a fit
         ax.set(xlabel='training batch', title=what, ylabel=name if ax is axs[0] else '')
     axs[3].imshow(share[-1].T, origin='lower', aspect='auto', extent=(0, s.shape[1], 0, 10),
                   interpolation='nearest', norm=mc.LogNorm(1e-4, 1))  # white: no value
-    axs[3].set(xlabel='training batch', ylabel='|x|', title='last layer: share per bin')
+    axs[3].set(xlabel='training batch', ylabel='|x|', title='last layer')
     fig = axs[0].figure
     if not fig.legends: fig.legend(*axs[0].get_legend_handles_labels(), loc='outside right center')
 
