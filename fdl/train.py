@@ -7,8 +7,8 @@ __all__ = ['main']
 
 # %% ../nbs/91_train.ipynb #8b0331a6
 import argparse, os
-from .checks import check_int, check_number
-from .learner import MetricsCB, check_out, check_seed, metrics_table, train_digits
+from .checks import check_int, check_number, check_writable
+from .learner import MetricsCB, metrics_table, train_digits
 
 # %% ../nbs/91_train.ipynb #dec74777
 def main(argv:list|None=None, # the options, as on the command line; None for `sys.argv[1:]`
@@ -27,8 +27,8 @@ def main(argv:list|None=None, # the options, as on the command line; None for `s
         check_int(args.epochs, '--epochs', lo=0)
         check_int(args.bs, '--bs', lo=1)
         check_number(args.lr, '--lr', 0, lo_open=True)
-        check_seed(args.seed, '--seed')
-        if rank == 0: check_out(args.out, '--out')  # saved after training: checked now
+        check_int(args.seed, '--seed', lo=-2**63, hi=2**64 - 1)  # what torch.manual_seed takes
+        if rank == 0 and args.out is not None: check_writable(args.out, '--out')  # saved after training
     except ValueError as e: p.error(str(e))
     learn = train_digits(args.epochs, args.bs, args.lr, args.seed, args.out)
     metrics = next(cb for cb in learn.cbs if isinstance(cb, MetricsCB))

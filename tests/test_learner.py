@@ -256,7 +256,7 @@ class Typo(Callback):
     (lambda d: Learner(digits_mlp(), d, lr=float('nan')), ValueError, 'lr must be a number'),
     (lambda d: Learner(digits_mlp(), d, loss_func='mse'), TypeError, 'loss_func must be callable'),
     (lambda d: Learner(digits_mlp(), d, opt_func=None), TypeError, 'opt_func must be callable'),
-    (lambda d: Learner(digits_mlp(), d, cbs=Typo()), ValueError, "after_bach.*Did you mean 'after_batch'"),
+    (lambda d: Learner(digits_mlp(), d, cbs=Typo()), ValueError, "after_bach.*did you mean 'after_batch'"),
     (lambda d: Learner(digits_mlp(), d, cbs=MetricsCB), TypeError, r'pass an instance.*MetricsCB\(\)'),
     (lambda d: Learner(digits_mlp(), d).fit(1.0), TypeError, 'n_epochs must be an integer'),
     (lambda d: Learner(digits_mlp(), d).fit(-1), ValueError, 'n_epochs must be >= 0'),
@@ -264,7 +264,7 @@ class Typo(Callback):
     (lambda d: Learner(digits_mlp(), d).fit(1, lr=0.), ValueError, 'lr must be > 0'),
     (lambda d: Learner(digits_mlp(), d).fit(1, lr=math.inf), ValueError, 'lr must be finite'),
     (lambda d: Learner(digits_mlp(), d).fit(1, train='yes'), TypeError, 'train must be True or False'),
-    (lambda d: Learner(digits_mlp(), d).fit(1, cbs=Typo()), ValueError, "Did you mean 'after_batch'"),
+    (lambda d: Learner(digits_mlp(), d).fit(1, cbs=Typo()), ValueError, "did you mean 'after_batch'"),
     (lambda d: Learner(digits_mlp(), d, cbs=[MetricsCB(), EarlyStoppingCB(monitor='acc')]).fit(1), ValueError, 'monitor must be one of'),
     (lambda d: Learner(digits_mlp(), d, cbs=EarlyStoppingCB()).fit(1), ValueError, 'EarlyStoppingCB.*MetricsCB'),
     (lambda d: MetricsCB(mae=0.5), TypeError, 'mae must be callable'),
@@ -294,7 +294,7 @@ def test_a_loss_that_is_not_a_scalar_is_refused_before_anything_steps():
     torch.manual_seed(0)
     model = digits_mlp(); before = deepcopy(model.state_dict())
     learn = Learner(model, tiny_dls(), loss_func=lambda p, t: F.cross_entropy(p, t, reduction='none'))
-    with pytest.raises(ValueError, match='loss_func must return a scalar'): learn.fit(1)
+    with pytest.raises(ValueError, match=r'loss_func\(preds, target\) must have shape \(\)'): learn.fit(1)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and model.training
 
 
@@ -521,7 +521,7 @@ def test_share_cb_checks_world_before_rank():
 
 @pytest.mark.parametrize('args, words', [(['--epochs', '-1'], '--epochs must be >= 0'), (['--bs', '0'], '--bs must be >= 1'),
                                          (['--lr', '0'], '--lr must be > 0'),
-                                         (['--out', '/nonexistent_folder_fdl/x.pt'], 'does not exist')])
+                                         (['--out', '/nonexistent_folder_fdl/x.pt'], 'cannot be written')])
 def test_train_cli_bad_values_are_usage_errors(args, words, capsys):
     from fdl.train import main
     with pytest.raises(SystemExit) as info: main(args)
@@ -578,11 +578,11 @@ def _spy():
 
 
 @pytest.mark.parametrize('make, words', [
-    (lambda d: DataLoaders(None, None), 'train must be an iterable of batches'),
-    (lambda d: DataLoaders('a', 'b'), 'train must be an iterable of batches'),
-    (lambda d: DataLoaders(d.train, None), 'valid must be an iterable of batches'),
-    (lambda d: DataLoaders(d.train.dataset, d.valid.dataset), r'train is a Dataset.*not batches.*DataLoader'),
-    (lambda d: DataLoaders(d.train, torch.utils.data.TensorDataset(torch.zeros(2, 64))), r'valid is a TensorDataset'),
+    (lambda d: DataLoaders(None, None), 'train must be a DataLoader or list or tuple, got NoneType'),
+    (lambda d: DataLoaders('a', 'b'), 'train must be a DataLoader.*got str'),
+    (lambda d: DataLoaders(d.train, None), 'valid must be a DataLoader.*got NoneType'),
+    (lambda d: DataLoaders(d.train.dataset, d.valid.dataset), r'train must be a DataLoader.*got Dataset'),
+    (lambda d: DataLoaders(d.train, torch.utils.data.TensorDataset(torch.zeros(2, 64))), r'valid must be a DataLoader.*got TensorDataset'),
 ])
 def test_data_loaders_refuse_what_gives_no_batches(make, words):
     with pytest.raises(TypeError, match=words): make(tiny_dls())
@@ -598,8 +598,8 @@ def test_a_loss_given_as_a_class_is_refused_asking_for_an_instance():
         Learner(digits_mlp(), tiny_dls(), loss_func=nn.CrossEntropyLoss)
 
 
-@pytest.mark.parametrize('batch, words', [((torch.zeros(2, 64),), 'tuple of length 1'), ({'x': 1, 'y': 2}, 'dict'),
-                                          (torch.zeros(2, 64), 'Tensor')])
+@pytest.mark.parametrize('batch, words', [((torch.zeros(2, 64),), 'got tuple'), ({'x': 1, 'y': 2}, 'got dict'),
+                                          (torch.zeros(2, 64), 'got Tensor')])
 def test_a_batch_that_is_not_inputs_then_target_is_refused_before_anything_steps(batch, words):
     torch.manual_seed(0)
     model, spy = digits_mlp(), _spy()
@@ -623,7 +623,7 @@ def test_a_batch_of_several_inputs_gives_the_model_all_of_them():
 def test_a_model_returning_one_score_per_item_is_blamed_not_the_target():
     model, spy = nn.Sequential(nn.Linear(64, 1), nn.Flatten(0)), _spy()
     learn = Learner(model, tiny_dls(), cbs=spy)
-    with pytest.raises(ValueError, match=r'model returned preds of shape \(2,\).*score per class'): learn.fit(1)
+    with pytest.raises(ValueError, match=r"model's output \(a score per class\) must have at least 2 dim.*\(2,\)"): learn.fit(1)
     assert spy.seen == [0]  # at the first batch, before its loss: nothing stepped
     learn = Learner(model, tiny_dls(), loss_func=lambda p, t: F.mse_loss(p, t.float()))  # a regression: fine
     learn.fit(1)
@@ -650,11 +650,11 @@ def after_batch(learn): pass
 
 
 @pytest.mark.parametrize('cb, error, words', [
-    (NoLearn(), TypeError, r'NoLearn.after_batch must take \(self, learn\).*after_batch\(self\)'),
-    (Counter(), TypeError, r"Counter.step is 0, but 'step' is reserved"),
-    (after_batch, TypeError, r'after_batch, which handles no event.*Callback.*def after_batch\(self, learn\)'),
-    (lambda learn: None, TypeError, r'handles no event.*Callback.*The events: before_fit'),
-    (Callback(), TypeError, 'handles no event'),
+    (NoLearn(), TypeError, r'after_batch\(\) must take \(self, learn\)'),
+    (Counter(), TypeError, r"step is int 0, but 'step' is reserved"),
+    (after_batch, TypeError, r'plain function.*after_batch.*a Callback subclass with before_fit\(self, learn\)'),
+    (lambda learn: None, TypeError, r'plain function.*Callback subclass'),
+    (Callback(), TypeError, 'must have a method'),
 ])
 @pytest.mark.parametrize('where', ['Learner', 'fit'])
 def test_a_callback_the_learner_cannot_call_is_refused_naming_it(cb, error, words, where):
@@ -725,11 +725,11 @@ def test_fit_inside_its_own_fit_is_refused_and_the_outer_fit_is_kept():
             if not learn.training: learn.fit(1)
     metrics, nested = MetricsCB(), Nested()
     learn = Learner(digits_mlp(), tiny_dls(), cbs=metrics)
-    with pytest.raises(RuntimeError, match='fit was called while the learner fits'): learn.fit(2, cbs=nested)
+    with pytest.raises(RuntimeError, match='fit was called inside a fit'): learn.fit(2, cbs=nested)
     assert [(r['epoch'], r['split']) for r in metrics.history] == [(0, 'train'), (0, 'valid')]  # the outer fit's rows
     class Finds(Callback):
         def before_fit(self, learn): learn.lr_find(plot=False)
-    with pytest.raises(RuntimeError, match='lr_find was called while the learner fits'): learn.fit(1, cbs=Finds())
+    with pytest.raises(RuntimeError, match='lr_find was called inside a fit'): learn.fit(1, cbs=Finds())
     learn.fit(1)  # usable afterwards
     assert len(metrics.history) == 2 and not learn.fitting
 
@@ -755,9 +755,9 @@ def test_early_stopping_counts_nan_as_no_improvement_and_recovers():
     assert [r['loss'] for r in metrics.history if r['split'] == 'valid'] == pytest.approx([1.0, math.nan, 0.5, 0.6, 0.7], nan_ok=True)
 
 
-@pytest.mark.parametrize('out, words', [('', '--out must name a file.*empty'), ('.', '--out must name a file.*folder'),
+@pytest.mark.parametrize('out, words', [('', '--out is empty'), ('.', "--out='.' is a directory"),
                                         ('/proc/fdl_weights.pt', 'cannot be written'),
-                                        ('/nonexistent_folder_fdl/x.pt', 'does not exist')])
+                                        ('/nonexistent_folder_fdl/x.pt', 'cannot be written')])
 def test_train_cli_checks_out_before_training(out, words, capsys, monkeypatch, tmp_path):
     import fdl.learner
     monkeypatch.setattr(fdl.learner, 'digits_dls', lambda *a, **k: pytest.fail('trained before checking --out'))
@@ -773,8 +773,13 @@ def test_train_cli_checks_the_seed_before_training(capsys):
     with pytest.raises(ValueError, match='seed must be in'): digits_dls(seed=2**70)
 
 
-def test_train_digits_writes_out_and_its_probe_leaves_nothing(tmp_path):
-    from fdl.learner import check_out, train_digits
-    assert check_out(str(tmp_path / 'w.pt'), 'out') and list(tmp_path.iterdir()) == []  # the probe is removed
+def test_train_digits_checks_out_before_training_and_writes_it(tmp_path, monkeypatch):
+    import fdl.learner
+    from fdl.learner import train_digits
+    with monkeypatch.context() as m:
+        m.setattr(fdl.learner, 'digits_dls', lambda *a, **k: pytest.fail('trained before checking out'))
+        with pytest.raises(ValueError, match='out=.* is a directory'): train_digits(0, out=str(tmp_path))
+        with pytest.raises(ValueError, match='seed must be in'): train_digits(0, seed=-2**64)
+    assert list(tmp_path.iterdir()) == []
     train_digits(0, out=str(tmp_path / 'w.pt'))
     assert torch.load(tmp_path / 'w.pt')['history'] == []
