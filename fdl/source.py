@@ -15,7 +15,7 @@ from .checks import check_python_source
 # %% ../nbs/05_source.ipynb #8a8bc4e6
 @dataclass(frozen=True)
 class SourceLocation:
-    "Where a symbol is defined: its file and line, and for an exported fdl symbol the notebook cell that writes it."
+    "Where a symbol is defined: file and line, and for an fdl symbol the cell that writes it."
     symbol: str          # fully qualified name, e.g. 'fdl.source.locate'
     notebook: Path|None  # the notebook whose cell defines it; None outside fdl
     cell_id: str|None    # the id of that cell; None outside fdl
@@ -24,22 +24,24 @@ class SourceLocation:
 
     def __str__(self):
         if self.notebook is None: return f'{self.symbol}: {self.module_file}:{self.line}'
-        return f'{self.symbol}: {self.notebook.name} cell {self.cell_id} -> {self.module_file.name}:{self.line}'
+        cell = f'{self.notebook.name} cell {self.cell_id}'
+        return f'{self.symbol}: {cell} -> {self.module_file.name}:{self.line}'
 
 # %% ../nbs/05_source.ipynb #b1712161
 _cell_marker = re.compile(r'^# %% (?P<notebook>.+?) #(?P<cell_id>\S+)$')
 
 @cache
 def _index() -> dict:
-    "Every exported symbol's qualified name mapped to its module's name and file, from nbdev's `_modidx`."
+    "Each exported symbol's qualified name mapped to its module and file (nbdev's `_modidx`)."
     import fdl
     from fdl._modidx import d
     root = Path(fdl.__file__).resolve().parent.parent
-    return {sym: (mod, root/pyfile) for mod, syms in d['syms'].items() for sym, (_, pyfile) in syms.items()}
+    return {sym: (mod, root/pyfile)
+            for mod, syms in d['syms'].items() for sym, (_, pyfile) in syms.items()}
 
 @cache
 def _definitions(module_file: Path) -> tuple:
-    "The line of each `def`/`class` in `module_file` (by qualified name), and its cell markers as (line, match)."
+    "The line of each `def`/`class` of `module_file` by qualified name; its cell markers."
     text = module_file.read_text(encoding='utf-8')
     lines = {}
     def walk(body, prefix):
@@ -52,31 +54,34 @@ def _definitions(module_file: Path) -> tuple:
     return lines, markers
 
 def _patched_class(node) -> str:
-    "'Cls.' for a function that fastcore's `@patch` adds to class `Cls` (named by its first argument's annotation), else ''."
-    if not any(isinstance(d, ast.Name) and d.id == 'patch' for d in getattr(node, 'decorator_list', [])): return ''
+    "'Cls.' for a function that `@patch` adds to `Cls` (its first argument's annotation), else ''."
+    decorators = getattr(node, 'decorator_list', [])
+    if not any(isinstance(d, ast.Name) and d.id == 'patch' for d in decorators): return ''
     ann = node.args.args[0].annotation if node.args.args else None
-    return f'{ann.id}.' if isinstance(ann, ast.Name) else ''
+    return '' if ann is None else f'{ast.unparse(ann)}.'  # as nbdev names it, '(A, B).' for two
 
 # %% ../nbs/05_source.ipynb #13578086
 def _qualified_name(obj) -> str|None:
-    "The exported fdl symbol that `obj` (an object, or a name) is; None for an object fdl does not export."
+    "The exported fdl symbol that `obj` (an object or a name) is; None if fdl does not export it."
     index = _index()
     if isinstance(obj, str):
         if obj in index: return obj
         matches = [] if obj.startswith('fdl.') else [s for s in index if s.endswith('.' + obj)]
-        top_level = [s for s in matches if s == f'{index[s][0]}.{obj}']  # `var` means fdl.stats.var before RunningStats.var
+        # `var` means fdl.stats.var before RunningStats.var
+        top_level = [s for s in matches if s == f'{index[s][0]}.{obj}']
         if len(matches) == 1 or len(top_level) == 1: return (top_level or matches)[0]
-        if matches: raise LookupError(f'{obj!r} is ambiguous: it could be {", ".join(sorted(matches))}')
+        if matches:
+            raise LookupError(f'{obj!r} is ambiguous: it could be {", ".join(sorted(matches))}')
         raise LookupError(f'{obj!r} is not a symbol exported by fdl (the list is fdl._modidx)')
     name = f'{getattr(obj, "__module__", None)}.{getattr(obj, "__qualname__", None)}'
     return name if name in index else None
 
-def locate(obj, # any function, class, method or module written in Python (fdl's, torch's...), or an exported fdl symbol's name
+def locate(obj, # a function, class, method or module in Python (fdl's, torch's...), or an fdl name
           ) -> SourceLocation:
-    "Where `obj` is defined: an exported fdl symbol's notebook cell and module line; any other Python code's file and line."
+    "Where `obj` is defined: an fdl symbol's cell and module line; other code's file and line."
     obj = obj if isinstance(obj, str) else check_python_source(obj, 'obj')
     name = _qualified_name(obj)
-    if name is None: return _python_location(obj)  # not exported by fdl: no notebook, the file and line
+    if name is None: return _python_location(obj)  # not exported by fdl: no notebook, file and line
     module, module_file = _index()[name]
     defs, markers = _definitions(module_file)
     line = defs[name.removeprefix(module + '.')]
@@ -86,7 +91,7 @@ def locate(obj, # any function, class, method or module written in Python (fdl's
 
 # %% ../nbs/05_source.ipynb #7cf85cd0
 def _python_location(obj) -> SourceLocation:
-    "The file of `obj`, which has Python source, and the line of its `def`/`class`, below any decorators."
+    "The file of `obj` (Python source) and the line of its `def`/`class`, below any decorators."
     obj = inspect.unwrap(obj)  # a decorated function: the one `functools.wraps` wrapped
     lines, first = inspect.getsourcelines(obj)
     file = Path(inspect.getsourcefile(obj))
@@ -94,4 +99,5 @@ def _python_location(obj) -> SourceLocation:
     try: node = ast.parse(textwrap.dedent(''.join(lines))).body[0]
     except SyntaxError: node = None  # e.g. a lambda in the middle of an expression
     is_def = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-    return SourceLocation(f'{obj.__module__}.{obj.__qualname__}', None, None, file, first + node.lineno - 1 if is_def else first)
+    line = first + node.lineno - 1 if is_def else first
+    return SourceLocation(f'{obj.__module__}.{obj.__qualname__}', None, None, file, line)
