@@ -28,7 +28,7 @@ def main(argv:list|None=None, # the options, as on the command line; None for `s
         check_int(args.bs, '--bs', lo=1)
         check_number(args.lr, '--lr', 0, lo_open=True)
         check_int(args.seed, '--seed', lo=-2**63, hi=2**64 - 1)  # what torch.manual_seed takes
-        if rank == 0 and args.out is not None: check_writable(args.out, '--out')  # saved after training
+        if rank == 0 and args.out is not None: check_writable(args.out, '--out')  # used last
     except ValueError as e: p.error(str(e))
     learn = train_digits(args.epochs, args.bs, args.lr, args.seed, args.out)
     metrics = next(cb for cb in learn.cbs if isinstance(cb, MetricsCB))
