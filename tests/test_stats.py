@@ -154,18 +154,25 @@ def test_large_mean_small_spread_float32():
     assert abs(var(y, dim=0).item() - yref) / yref < 1e-6
 
 def test_refinements_beat_plain_two_passes():
-    # spread 0.1 around 1e4 (the page's data): the rounded float32 mean costs plain two passes (and torch.var) 3e-5
-    x = (1e4 + 0.1 * torch.randn(1000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)).float()
-    ref = np.var(f64(x))
-    plain = ((x - x.mean())**2).mean().item()
-    assert abs(var(x).item() - ref) / ref < 1e-7 and abs(plain - ref) / ref > 1e-5
+    "Spread 0.1 around 1e4 (the page's data), over seeds: the rounded float32 mean costs plain two passes and torch.var."
+    errs = []
+    for seed in range(10):
+        z = torch.randn(1000, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        x = (1e4 + 0.1 * z).float()
+        ref = np.var(f64(x))
+        rel = lambda v: abs(float(v) - ref) / ref
+        errs.append((rel(var(x)), rel(((x - x.mean())**2).mean()), rel(torch.var(x, correction=0))))
+    e = np.array(errs)
+    assert e[:, 0].max() < 1e-7                                   # var: every seed
+    assert (np.median(e[:, 1:], axis=0) > 10 * e[:, 0].max()).all()  # plain and torch: the median seed is 10x worse
 
 def test_float64_shortcut_breaks_around_1e8():
-    e = shortcut_errors([1.0, 1e8], torch.float64)
-    assert e['shortcut'][0] < 1e-12 and e['shortcut'][1] > 0.1
-    assert max(e['var']) < 1e-12
-    e32 = shortcut_errors([1.0, 1e4], torch.float32, n=500, seed=3)
-    assert e32['shortcut'][1] > 0.5 and max(e32['var']) < 1e-6 and len(e32['var']) == 2
+    for seed in range(5):                               # every seed, not one seed's rounding
+        e = shortcut_errors([1.0, 1e8], torch.float64, seed=seed)
+        assert e['shortcut'][0] < 1e-12 and e['shortcut'][1] > 0.5
+        assert max(e['var']) < 1e-12
+        e32 = shortcut_errors([1.0, 1e4], torch.float32, n=500, seed=seed)
+        assert e32['shortcut'][1] > 0.5 and max(e32['var']) < 1e-6 and len(e32['var']) == 2
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
 def test_half_precision_accumulates_wider(dtype):
