@@ -174,6 +174,20 @@ def test_activation_stats_rows_match_the_outputs(dls):
         assert torch.equal(row[2:], torch.histc(o.abs(), 40, 0, 10 - 1e-6)) or (row[2:] - torch.histc(o.abs(), 40, 0, 10)).abs().sum() <= 2
 
 
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float16, torch.bfloat16])
+def test_activation_stats_rows_are_float32_for_any_float_output(dtype):
+    "record() writes float32 rows whatever the layer's float dtype: the mean and std, then the counts per bin."
+    from types import SimpleNamespace
+    torch.manual_seed(0)
+    out, hook = (torch.randn(64, 50) * 3).to(dtype), SimpleNamespace()
+    ActivationStats().record(hook, nn.ReLU(), (), out)
+    assert hook.rows.dtype == torch.float32 and hook.n == 1
+    o = out.double()
+    want = torch.stack([o.mean(), o.std(unbiased=False)]).float()
+    torch.testing.assert_close(hook.rows[0, :2], want, rtol=1e-2, atol=1e-2)
+    assert torch.equal(hook.rows[0, 2:], torch.histc(out.float().abs(), 40, 0, 10))
+
+
 def test_activation_stats_is_one_definition():
     "record and stats are the class's own methods: nothing patched in later, no _orig_ left behind."
     for name in ('record', 'stats', 'before_fit'):
@@ -301,6 +315,17 @@ def call(bn, x): return bn(x)
 @pytest.mark.parametrize('dtype, tol', [(torch.float32, 1e-4), (torch.float64, 1e-12)])
 def test_batchnorm_matches_torch(shape, dtype, tol):
     assert against_torch(call, shape, dtype) < tol
+
+
+def test_batchnorm_running_statistics_are_the_batch_mean_and_unbiased_variance():
+    "mom=1: the running statistics become the batch's own, the variance over n - 1 as in torch; only training batches count."
+    torch.manual_seed(0)
+    bn, x = BatchNorm(3, mom=1.), torch.randn(5, 3, 2, 2) * 2 + 1
+    bn(x)
+    bn.eval()(x)
+    torch.testing.assert_close(bn.running_mean, x.mean((0, 2, 3)))
+    torch.testing.assert_close(bn.running_var, x.var((0, 2, 3), correction=1))
+    assert bn.num_batches_tracked.item() == 1
 
 
 @pytest.mark.parametrize('mom', [0., 0.5, 1.])
