@@ -68,7 +68,8 @@ class Learner:
 
     def with_step(self, cbs:list, more) -> list: # callbacks; a callback or a list of them to add
         "`cbs` and `more`, each checked; a `TrainCB` in `more` takes the step: it has one owner."
-        more = [check_handlers(cb, 'cbs', self.events) for cb in listify(more)]
+        more = listify(more)
+        for cb in more: check_handlers(cb, getattr(cb, '__name__', type(cb).__name__), self.events)
         steps = [cb for cb in more if isinstance(cb, TrainCB)]  # a step for this fit only
         cbs = [cb for cb in cbs if not (steps and isinstance(cb, TrainCB))] + more
         if sum(isinstance(cb, TrainCB) for cb in cbs) < 2: return cbs
