@@ -340,17 +340,13 @@ def _tensors(obj) -> list:
     "Names of the tensor attributes of `obj`: the state of a RunningStats or RunningCov."
     return [k for k, v in vars(obj).items() if isinstance(v, Tensor)]
 
-@patch
-def state_dict(self:(RunningStats, RunningCov)) -> dict:
-    "The state as a dict of plain values and tensors, for `torch.save`."
+def _state_dict(self) -> dict:
+    "The state of a RunningStats or RunningCov as a dict of plain values and tensors."
     tensors = {k[1:]: getattr(self, k).clone() for k in _tensors(self)}
     return {'n': self.n, 'dtype': self.dtype, 'correction': self.correction, **tensors}
 
-@patch
-def load_state_dict(self:(RunningStats, RunningCov),
-                    state:dict, # a dict from `state_dict`
-                   ):
-    "Restore the state saved by `state_dict` (detached copies); returns self."
+def _load_state_dict(self, state:dict):
+    "Restore a RunningStats or RunningCov from `state` (detached copies); returns self."
     names = [k[1:] for k in _tensors(self)]   # the attributes without their underscore
     check_type(state, 'state', dict)
     missing = [k for k in ['n', 'dtype', 'correction', *names] if k not in state]
@@ -366,8 +362,36 @@ def load_state_dict(self:(RunningStats, RunningCov),
     self.n, self.dtype, self.correction = n, state['dtype'], correction
     return self
 
-@patch
-def __repr__(self:(RunningStats, RunningCov)) -> str:
+def _repr(self) -> str:
     "The count, feature shape and divisor, e.g. `RunningStats(n=4, features=(), correction=0)`."
     features = tuple(getattr(self, _tensors(self)[0]).shape) if self.n else None
     return f'{type(self).__name__}(n={self.n}, features={features}, correction={self.correction})'
+
+# The same three methods on both classes, each patched by its class's name:
+@patch
+def state_dict(self:RunningStats) -> dict:
+    "The state as a dict of plain values and tensors, for `torch.save`."
+    return _state_dict(self)
+
+@patch
+def state_dict(self:RunningCov) -> dict:
+    "The state as a dict of plain values and tensors, for `torch.save`."
+    return _state_dict(self)
+
+@patch
+def load_state_dict(self:RunningStats, state:dict, # a dict from `state_dict`
+                   ) -> RunningStats:
+    "Restore the state saved by `state_dict` (detached copies); returns self."
+    return _load_state_dict(self, state)
+
+@patch
+def load_state_dict(self:RunningCov, state:dict, # a dict from `state_dict`
+                   ) -> RunningCov:
+    "Restore the state saved by `state_dict` (detached copies); returns self."
+    return _load_state_dict(self, state)
+
+@patch
+def __repr__(self:RunningStats) -> str: return _repr(self)
+
+@patch
+def __repr__(self:RunningCov) -> str: return _repr(self)
