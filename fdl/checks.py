@@ -404,7 +404,8 @@ def check_handlers(cb, # an object whose methods named like `events` handle them
     import functools, inspect
     check_instance(cb, name)
     if inspect.isroutine(cb) or isinstance(cb, functools.partial):
-        raise TypeError(f'{name} is a plain function {_what(cb)}; a callback is an object with '
+        raise TypeError(f'{name} is a plain function, {getattr(cb, "__qualname__", cb)!r}; '
+                        f'a callback is an object with '
                         f'methods named like its events, e.g. a Callback subclass with '
                         f'{events[0]}(self, {call})')
     for ev in events:
@@ -422,8 +423,10 @@ def _check_handler(h, what:str, ev:str, call:str):
     try: sig = inspect.signature(h)
     except (TypeError, ValueError): return  # some builtins have no signature to check
     try: sig.bind(None)
-    except TypeError: raise TypeError(f'{what}{sig} must take (self, {call}): the caller '
-                                      f'calls it as {ev}({call})') from None
+    except TypeError:
+        shown = inspect.signature(h.__func__) if inspect.ismethod(h) else sig  # with its self
+        raise TypeError(f'{what}{shown} must take (self, {call}): the caller '
+                        f'calls it as {ev}({call})') from None
 
 def _check_event_names(cb, name:str, events):
     "A ValueError if `cb` has a method named like an event (before_, after_...) not in `events`."
