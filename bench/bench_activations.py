@@ -4,7 +4,7 @@ digits with ActivationStats against the same fits without it.
 BatchNorm: (64, 32), (64, 64, 8, 8), (256, 64, 16, 16), (32, 128, 32, 32) float32, in training and evaluation
 mode, forward and forward+backward (the backward of a fixed upstream gradient), one thread; target <= 1.5x.
 BatchNorm checks its input and calls F.batch_norm, as nn.BatchNorm1d/2d do: the rows measure its checks, which
-show at (64, 32), where a call is ~20 µs.
+show only at (64, 32), where the per-call cost is the whole cost.
 ActivationStats: one epoch (a training and a validation pass) of lesson 06's digits MLP (64-100-10, every
 leaf layer recorded) and of lesson 07's deep MLP (8 ReLUs recorded), against the same fit without it; one
 thread; target <= 1.3x. Its mean and std are fdl.stats calls, so this row moves with fdl.stats' per-call cost.
