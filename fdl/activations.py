@@ -90,22 +90,34 @@ class HooksCallback(Callback):
 # %% ../nbs/07_activations.ipynb #3cc060d1
 class ActivationStats(HooksCallback):
     "Per hooked layer and training batch: the mean, std and a 40-bin histogram of |activations|."
-    def __init__(self, *layer_types): super().__init__(self.record, *layer_types)  # e.g. nn.ReLU
+    def __init__(self, *layer_types):  # e.g. nn.ReLU
+        super().__init__(self.record, *layer_types)
+        self.kept = {}  # shape: [(hook, row, output)], not yet measured
     def record(self, hook, module, inputs, out):
-        "Write the batch's mean, std and counts of |out| in bins of 0.25 up to 10 into `hook.rows`."
+        "Reserve a row of `hook.rows` for a training batch's `out`, and keep a copy to measure."
         if not module.training: return  # validation batches are not recorded
-        x = check_tensor(out, f'the output of {type(module).__name__}').detach().flatten()
-        bins = x.abs().mul_(4).nan_to_num_(40, 40).clamp_(max=40).long()  # 40: |x| >= 10, inf, nan
-        row = torch.cat([torch.stack([mean(x), std(x)]).float(), bins.bincount(minlength=41)[:40]])
-        if not hasattr(hook, 'rows'): hook.rows, hook.n = row.new_zeros(64, 42), 0
+        x = check_tensor(out, f'the output of {type(module).__name__}').detach()
+        if not hasattr(hook, 'rows'): hook.rows, hook.n = torch.zeros(64, 42), 0  # 64 rows to start
         if hook.n == len(hook.rows): hook.rows = torch.cat([hook.rows, torch.zeros_like(hook.rows)])
-        hook.rows[hook.n] = row
+        self.kept.setdefault(x.shape, []).append((hook, hook.n, x.clone()))  # a copy: see below
         hook.n += 1
+        if sum(len(k) * s.numel() for s, k in self.kept.items()) > 2**16: self.measure()  # 256 kB
+    def measure(self):
+        "Fill the kept outputs' rows: those of one shape with one `mean`, `std` and `bincount`."
+        for hooks, rows, x in (zip(*k) for k in self.kept.values()):
+            x = torch.stack(x).flatten(1).float()  # (outputs, values)
+            bins = x.abs().mul_(4).nan_to_num_(40, 40).clamp_(max=40).int()  # 40: >= 10, nan
+            bins += 41 * torch.arange(len(x), dtype=torch.int)[:, None]  # output k's: 41k to 41k+40
+            counts = bins.flatten().bincount(minlength=41 * len(x)).view(-1, 41)[:, :40]
+            stats = torch.cat([mean(x, 1)[:, None], std(x, 1)[:, None], counts], 1)
+            for h, i, s in zip(hooks, rows, stats): h.rows[i] = s
+        self.kept = {}
     def stats(self) -> Tensor:
         "A (layers, batches, 42) tensor: the mean, the std, then the 40 histogram counts."
         n = [getattr(h, 'n', 0) for h in self.hooks]
         if not n or 0 in n or len(set(n)) > 1: raise ValueError(f'{self.what}: {n} rows, not one'
             ' per training batch in each layer (no training batch yet, or a module used k times)')
+        self.measure()  # the outputs kept since the last measure
         return torch.stack([h.rows[:h.n] for h in self.hooks])
 
 # %% ../nbs/07_activations.ipynb #18df7906
@@ -144,7 +156,7 @@ def init_kaiming_(model:nn.Module, # each of its Linear and convolution layers i
             if m.bias is not None: m.bias.zero_()
     return model
 
-# %% ../nbs/07_activations.ipynb #5d59ba5f
+# %% ../nbs/07_activations.ipynb #b7d2a003
 class BatchNorm(nn.Module):
     "Batch normalization of the channels (dim 1) of (N, C) or (N, C, H, W) inputs."
     def __init__(self,
@@ -160,24 +172,13 @@ class BatchNorm(nn.Module):
         self.register_buffer('running_var', torch.ones(nf))
         self.register_buffer('num_batches_tracked', torch.tensor(0))
     def extra_repr(self): return f'{self.nf}, mom={self.mom}, eps={self.eps}'
-
     def forward(self, x):
         check_choice(check_tensor(x, 'x', floating=True).ndim, 'x.ndim', (2, 4))
         check_shape(x, 'x', (len(x), self.nf, *x.shape[2:]), f'for BatchNorm({self.nf})')
-        dims, shape = (0, *range(2, x.ndim)), (-1,) + (1,) * (x.ndim - 2)  # all but the channels'
-        xf = x.to(torch.promote_types(x.dtype, torch.float32))  # float16, bfloat16: float32 inside
-        if self.training:  # the batch's statistics; the running ones move a step `mom` towards them
-            n = check_int(xf.numel() // self.nf, 'the values per channel of x in training', lo=2)
-            m = xf.mean(dims)
-            xf = xf - m.view(shape)  # the deviations: two passes, as in lesson 03
-            c = xf.mean(dims)  # what the rounded m missed: the centre of xf
-            v, m = xf.square().mean(dims) - c * c, m + c
-            self.running_mean.lerp_(m.detach().to(self.running_mean), self.mom)
-            self.running_var.lerp_((v.detach() * n / (n - 1)).to(self.running_var), self.mom)
-            self.num_batches_tracked += 1
-        else: m, v, c = self.running_mean, self.running_var, self.running_mean
-        scale = self.weight * (v + self.eps).rsqrt()  # y = (xf - c) * scale + bias
-        return (xf * scale.view(shape)).add_((self.bias - c * scale).view(shape)).to(x.dtype)
+        if self.training: check_int(x.numel() // self.nf, 'values per channel of x', lo=2)
+        if self.training: self.num_batches_tracked.add_(1)  # counted as torch's module counts
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training, self.mom, self.eps)  # the draft's formula, one kernel
 
 # %% ../nbs/07_activations.ipynb #642d1d02
 class GeneralRelu(nn.Module):

@@ -176,16 +176,46 @@ def test_activation_stats_rows_match_the_outputs(dls):
 
 @pytest.mark.parametrize('dtype', [torch.float64, torch.float16, torch.bfloat16])
 def test_activation_stats_rows_are_float32_for_any_float_output(dtype):
-    "record() writes float32 rows whatever the layer's float dtype: the mean and std, then the counts per bin."
+    "float32 rows whatever the layer's float dtype: the mean and std, then the counts per bin."
     from types import SimpleNamespace
     torch.manual_seed(0)
-    out, hook = (torch.randn(64, 50) * 3).to(dtype), SimpleNamespace()
-    ActivationStats().record(hook, nn.ReLU(), (), out)
+    out, model, st = (torch.randn(64, 50) * 3).to(dtype), nn.Identity(), ActivationStats()
+    st.before_fit(SimpleNamespace(model=model))  # hooks the model's one leaf
+    model(out)
+    st.cleanup_fit(None)
+    assert st.stats().shape == (1, 1, 42) and no_hooks(model)  # stats() measures what is kept
+    hook = st.hooks[0]
     assert hook.rows.dtype == torch.float32 and hook.n == 1
     o = out.double()
     want = torch.stack([o.mean(), o.std(unbiased=False)]).float()
     torch.testing.assert_close(hook.rows[0, :2], want, rtol=1e-2, atol=1e-2)
     assert torch.equal(hook.rows[0, 2:], torch.histc(out.float().abs(), 40, 0, 10))
+
+
+def test_activation_stats_measure_outputs_before_a_later_layer_changes_them_in_place(dls):
+    "A Linear followed by ReLU(inplace=True): the Linear's rows are its own output's, negative values included."
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 50), nn.ReLU(inplace=True), nn.Linear(50, 10))
+    outs, st = [], ActivationStats(nn.Linear)
+    with Hook(model[0], lambda h, m, i, o: outs.append(o.detach().clone())):
+        Learner(model, few_batches(dls, 3), lr=1e-9, cbs=st).fit(1, valid=False)
+    want = torch.stack([torch.stack([o.mean(), o.std(unbiased=False)]) for o in outs])
+    torch.testing.assert_close(st.stats()[0, :, :2], want)
+    assert (want[:, 0] < 0.2).all() and (st.stats()[0, :, 0] < 0.2).all()
+
+
+def test_activation_stats_measure_many_batches_at_once_in_order(dls):
+    "Outputs of several shapes kept over batches and epochs (the last batch is shorter): each row is its own batch's."
+    torch.manual_seed(0)
+    model, outs, st = deep_mlp(), [], ActivationStats(nn.ReLU)
+    with Hook(model[-2], lambda h, m, i, o: outs.append(o.detach().clone()) if m.training else None):
+        x, y = dls.train.dataset.x[:295], dls.train.dataset.y[:295]  # 9 batches of 30, then 25
+        d = DataLoaders(DataLoader(Dataset(x, y), 30), dls.valid)
+        Learner(model, d, lr=1e-9, cbs=st).fit(3, valid=False)
+    s = st.stats()
+    assert s.shape == (8, 30, 42) and len({o.shape for o in outs}) == 2
+    want = torch.stack([torch.stack([o.mean(), o.std(unbiased=False)]) for o in outs])
+    torch.testing.assert_close(s[-1, :, :2], want)
 
 
 def test_activation_stats_is_one_definition():
@@ -513,9 +543,10 @@ def test_a_module_used_twice_is_recorded_at_every_call(dls):
     with Hook(relu, lambda h, m, i, o: outs.append(o.detach())):
         Learner(model, few_batches(dls, 3), cbs=st).fit(1, valid=False)
     assert [h.n for h in st.hooks] == [6, 6, 3]
+    with pytest.raises(ValueError, match=r'layer_types.*\[6, 6, 3\] rows'): st.stats()
+    st.measure()  # the rows kept since the last measure
     relu_rows = st.hooks[1].rows[:6]
     torch.testing.assert_close(relu_rows[:, 1], torch.stack([o.std(unbiased=False) for o in outs]))
-    with pytest.raises(ValueError, match=r'layer_types.*\[6, 6, 3\] rows'): st.stats()
 
 
 # BatchNorm: half precision, torch.func, second derivatives
