@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['DataLoaders', 'digits_mlp', 'TrainCB', 'Learner', 'digits_dls', 'CancelFitException', 'CancelEpochException',
-           'CancelBatchException', 'ignored_target', 'accuracy', 'MetricsCB', 'metrics_table', 'ProgressCB',
-           'EarlyStoppingCB', 'DeviceCB', 'LRFinderCB', 'ShareCB', 'DistMetricsCB', 'train_digits']
+           'CancelBatchException', 'ignored_target', 'class_weight', 'accuracy', 'MetricsCB', 'metrics_table',
+           'ProgressCB', 'EarlyStoppingCB', 'DeviceCB', 'LRFinderCB', 'ShareCB', 'DistMetricsCB', 'train_digits']
 
 # %% ../nbs/06_learner.ipynb #8d800ec6
 import torch, torch.nn as nn
@@ -55,15 +55,16 @@ class Learner:
                  model:nn.Module, # the model to train
                  dls:DataLoaders, # batches (inputs..., target): model(*inputs) is scored on target
                  loss_func=cross_entropy, # an instance: loss_func(preds, target) -> the batch mean
-                 lr:float=0.1, # the learning rate
+                 lr:float=0.1, # the learning rate, in (0, 1e6]
                  cbs=None, # a callback or a list of them; a `TrainCB` is added unless one is given
                  opt_func=torch.optim.SGD, # makes the optimizer: opt_func(parameters, lr=lr)
                 ):
         check_nonempty([*check_type(model, 'model', nn.Module).parameters()], 'model', 'parameters')
         check_callable(check_instance(loss_func, 'loss_func'), 'loss_func')
         self.model, self.dls, self.loss_func = model, check_type(dls, 'dls', DataLoaders), loss_func
-        self.lr, self.fitting = check_number(lr, 'lr', 0, lo_open=True), False
-        self.opt = check_callable(opt_func, 'opt_func')(model.parameters(), lr=lr)
+        self.lr, self.fitting = check_number(lr, 'lr', 0, 1e6, lo_open=True), False
+        opt = check_callable(opt_func, 'opt_func')(model.parameters(), lr=lr)
+        self.opt = check_type(opt, 'opt_func(parameters, lr=lr)', torch.optim.Optimizer)
         self.cbs = Dispatcher(self, self.events, self.with_step([TrainCB()], cbs))
 
     def with_step(self, cbs:list, more) -> list: # callbacks; a callback or a list of them to add
@@ -86,7 +87,7 @@ class Learner:
         check_int(n_epochs, 'n_epochs', lo=0)
         check_bool(train, 'train')
         check_bool(valid, 'valid')
-        if lr is not None: check_number(lr, 'lr', 0, lo_open=True)
+        if lr is not None: check_number(lr, 'lr', 0, 1e6, lo_open=True)
         if self.fitting:
             raise RuntimeError('fit was called inside a fit (by a callback?): use a second Learner')
         if train: check_nonempty([p for p in self.model.parameters() if p.requires_grad], 'model',
@@ -175,6 +176,11 @@ def ignored_target(loss_func) -> int|None: # a loss function
         return kw.get('ignore_index', -100)
     return getattr(loss_func, 'ignore_index', None)  # nn.CrossEntropyLoss(), nn.NLLLoss()
 
+def class_weight(loss_func) -> torch.Tensor|None: # a loss function
+    "The weight per class of a cross-entropy's mean (sum of w[target] * loss / sum of w[target])."
+    if ignored_target(loss_func) is None: return None  # not a cross-entropy: every item weighs 1
+    return getattr(loss_func, 'keywords', {}).get('weight', getattr(loss_func, 'weight', None))
+
 @patch
 def before_epoch(self:TrainCB, learn): learn.iter = -1  # no batch yet
 
@@ -186,11 +192,16 @@ def after_epoch(self:TrainCB, learn):
 
 @patch
 def before_batch(self:TrainCB, learn):
-    "Refuse a batch that is not (inputs..., target), before the model sees it."
-    if not (isinstance(learn.batch, (tuple, list)) and len(learn.batch) > 1):
-        split, got = 'train' if learn.training else 'valid', type(learn.batch).__name__
+    "Refuse a batch that is not (inputs..., target) holding items, before the model sees it."
+    batch, split = learn.batch, 'train' if learn.training else 'valid'
+    if not (isinstance(batch, (tuple, list)) and len(batch) > 1):
         raise TypeError(f'a batch of dls.{split} must be a tuple (inputs..., target): one or more '
-                        f'inputs, then the target; got {got} {str(learn.batch)[:30]}')
+                        f'inputs, then the target; got {type(batch).__name__} {str(batch)[:30]}')
+    target = batch[-1]
+    if isinstance(target, torch.Tensor) and (target.ndim == 0 or len(target) == 0):
+        what = 'a single item (batch_size=None?)' if target.ndim == 0 else 'empty'
+        raise ValueError(f'a batch of dls.{split} is {what}: its target has shape '
+                         f'{tuple(target.shape)}; a batch holds one item at least, along dim 0')
 
 @patch
 def after_predict(self:TrainCB, learn):
@@ -207,10 +218,11 @@ def after_loss(self:TrainCB, learn):
     check_shape(check_tensor(learn.loss, name), name, (), '(the mean over the batch)')
 
 # %% ../nbs/06_learner.ipynb #c531fbc2
-def accuracy(preds, # scores, one row per item
-             targets, # class indices, one per item
+def accuracy(preds, # scores, one row per item: shape (N, C)
+             targets, # class indices, one per item: shape (N,)
             ):
     "1. for each item whose highest score is its target, else 0."
+    check_tensor(preds, "accuracy's preds (a row of class scores per item)", ndim=2)
     return (preds.argmax(1) == targets).float()
 
 class MetricsCB(Callback):
@@ -218,38 +230,61 @@ class MetricsCB(Callback):
     order = 10  # after the step
     def __init__(self, *metrics, **named_metrics): # f(preds, targets): a value per item
         metrics = metrics or ([] if named_metrics else [accuracy])
-        unnamed = [(getattr(f, '__name__', None), f) for f in metrics]
-        self.metrics = _by_name(unnamed + list(named_metrics.items()))
+        self.metrics = _by_name([(_name(f), f) for f in metrics] + list(named_metrics.items()))
 
-    def before_fit(self, learn): self.history, self.ignore = [], ignored_target(learn.loss_func)
-    def before_epoch(self, learn): self.values = {k: [] for k in ['loss', *self.metrics]}
-    def after_batch(self, learn):
+    def before_fit(self, learn):
+        self.history, self.ignore = [], ignored_target(learn.loss_func)
+        self.weight = class_weight(learn.loss_func)
+    def before_epoch(self, learn): self.values = {k: [] for k in ['loss', *self.metrics, 'w']}
+    def after_loss(self, learn):
+        "This batch's values, found before the step: a metric that cannot run stops the fit first."
         preds, targets = learn.preds.detach(), learn.batch[-1]
-        skip = self.ignore is not None and not targets.is_floating_point()  # what the loss skips
-        if skip and bool((targets == self.ignore).any()):  # checked first: a copy costs more
-            keep = targets != self.ignore
-            preds, targets = preds[keep], targets[keep]
-        self.values['loss'].append(learn.loss.detach().expand(len(targets)))  # the mean, per item
+        classes = self.ignore is not None and not targets.is_floating_point()  # a cross-entropy's
+        if classes: preds, targets = _scored(preds, targets, self.ignore)
+        w = self.weight[targets] if classes and self.weight is not None else None
+        w = torch.ones(len(targets), device=targets.device) if w is None else w.float()
+        self.now = {'loss': learn.loss.detach() * w}  # item i's share: its weight w times the mean
         for k, f in self.metrics.items():
             value = check_tensor(f(preds, targets), k)
-            self.values[k].append(check_shape(value, k, (len(targets),), '(one value per item)'))
+            self.now[k] = check_shape(value, k, (len(targets),), '(one value per item)')
+        self.now['w'] = w
+    def after_batch(self, learn):
+        for k, v in self.now.items(): self.values[k].append(v)
     def pooled(self, learn) -> RunningStats:
-        "This pass's values in a `RunningStats`, one feature per metric."
+        "This pass's values in a `RunningStats`: the loss times w, each metric, then the weight w."
         values = [torch.cat(v or [torch.zeros(0)]).float() for v in self.values.values()]
         return RunningStats().update(torch.stack(values, 1))
     def after_epoch(self, learn):
         stats = self.pooled(learn)
         means = dict(zip(self.values, stats.mean.tolist())) if stats.n else {}  # {}: all cancelled
+        if means: means['loss'] /= means.pop('w')  # sum(w * loss) / sum(w): the loss's own mean
         split = 'train' if learn.training else 'valid'
         self.history.append({'epoch': learn.epoch, 'split': split, **means})
+
+def _scored(preds, # scores (N, C) or (N, C, d1, ...)
+            targets, # class indices (N,) or (N, d1, ...)
+            ignore:int, # the target value the loss skips
+           ) -> tuple:
+    "The items the loss scores: each position of (N, C, d1, ...) scores is one; `ignore` dropped."
+    if preds.ndim > 2: preds, targets = preds.movedim(1, -1).flatten(0, -2), targets.flatten()
+    if bool((targets == ignore).any()):  # checked first: a copy costs more
+        keep = targets != ignore
+        preds, targets = preds[keep], targets[keep]
+    return preds, targets
+
+def _name(f) -> str|None: # a metric
+    "A metric's `__name__`; a `functools.partial`'s is its function's."
+    return getattr(f, '__name__', None) or getattr(getattr(f, 'func', None), '__name__', None)
 
 def _by_name(metrics:list, # (name, function) pairs
                  ) -> dict:
     "The metrics by name, each callable; a name used twice, or one MetricsCB writes, refused."
     names = [k for k, f in metrics]
     for k, f in metrics:
-        check_callable(f, k or 'a metric')
-        if k in ('loss', 'epoch', 'split'):
+        check_callable(check_instance(f, k or 'a metric'), k or 'a metric')
+        if k is None:
+            raise TypeError(f'the metric {f!r} has no __name__: name it by keyword, e.g. acc=f')
+        if k in ('loss', 'epoch', 'split', 'w'):
             raise ValueError(f'a metric is named {k!r}, which MetricsCB writes itself: rename it')
         if names.count(k) > 1:
             raise ValueError(f'two metrics are named {k!r}: name them by keyword, e.g. a=f, b=g')
@@ -308,7 +343,7 @@ class ProgressCB(Callback):
 
 # %% ../nbs/06_learner.ipynb #5886beb9
 class EarlyStoppingCB(Callback):
-    "Stop the fit when the validation `monitor` has not improved for `patience` epochs (nan: no)."
+    "Stop the fit when validation `monitor` has not improved in `patience` epochs (nan, none: no)."
     order = MetricsCB.order + 1  # reads the row `MetricsCB` has just written
     def __init__(self,
                  patience:int=1, # epochs without improvement allowed
@@ -326,7 +361,8 @@ class EarlyStoppingCB(Callback):
         check_choice(self.monitor, 'monitor', ('loss', *self.metrics.metrics))
     def after_epoch(self, learn):
         if learn.training: return
-        value = self.metrics.history[-1][self.monitor] * (1 if self.mode == 'min' else -1)  # min it
+        value = self.metrics.history[-1].get(self.monitor, math.nan)  # none: every batch cancelled
+        value = value * (1 if self.mode == 'min' else -1)  # minimized
         if value < self.best: self.best, self.wait = value, 0  # nan is never below: no improvement
         else: self.wait += 1
         return self.wait >= self.patience  # true: the dispatcher stops the fit
@@ -338,7 +374,10 @@ class DeviceCB(Callback):
     def __init__(self, device=None): # a torch device or its name; None: CUDA if any, else the CPU
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     def before_fit(self, learn): learn.model.to(self.device)
-    def before_batch(self, learn): learn.batch = tuple(t.to(self.device) for t in learn.batch)
+    def before_batch(self, learn):
+        TrainCB.before_batch(self, learn)  # the batch check, here first: it runs before TrainCB
+        each = f"each part of a batch of dls.{'train' if learn.training else 'valid'}"
+        learn.batch = tuple(check_type(t, each, torch.Tensor).to(self.device) for t in learn.batch)
 
 # %% ../nbs/06_learner.ipynb #b3f1e03c
 class LRFinderCB(Callback):
@@ -431,7 +470,7 @@ class DistMetricsCB(MetricsCB):
 # %% ../nbs/06_learner.ipynb #413b6577
 def train_digits(epochs:int=10, # epochs to train
                  bs:int=64, # items per training batch, over all processes
-                 lr:float=0.1, # the learning rate
+                 lr:float=0.1, # the learning rate, in (0, 1e6]
                  seed:int=0, # seeds the weights, the split and the shuffling
                  out:str|None=None, # rank 0 saves {'history', 'state_dict', 'world_size'} there
                 ) -> Learner:
@@ -439,7 +478,7 @@ def train_digits(epochs:int=10, # epochs to train
     import os, torch.distributed as dist
     check_int(epochs, 'epochs', lo=0)
     check_int(bs, 'bs', lo=1)
-    check_number(lr, 'lr', 0, lo_open=True)
+    check_number(lr, 'lr', 0, 1e6, lo_open=True)
     check_int(seed, 'seed', lo=-2**63, hi=2**64 - 1)  # what torch.manual_seed takes
     world, rank = int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('RANK', 0))
     if rank == 0 and out is not None: check_writable(out, 'out')  # saved after training

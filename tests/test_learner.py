@@ -251,8 +251,8 @@ class Typo(Callback):
     (lambda d: Learner(nn.ReLU(), d), ValueError, 'model has no parameters'),
     (lambda d: Learner('model', d), TypeError, 'model must be a Module'),
     (lambda d: Learner(digits_mlp(), (d.train, d.valid)), TypeError, 'dls must be a DataLoaders'),
-    (lambda d: Learner(digits_mlp(), d, lr=0), ValueError, 'lr must be > 0'),
-    (lambda d: Learner(digits_mlp(), d, lr=-1e-3), ValueError, 'lr must be > 0'),
+    (lambda d: Learner(digits_mlp(), d, lr=0), ValueError, r'lr must be in \(0, '),
+    (lambda d: Learner(digits_mlp(), d, lr=-1e-3), ValueError, r'lr must be in \(0, '),
     (lambda d: Learner(digits_mlp(), d, lr=float('nan')), ValueError, 'lr must be a number'),
     (lambda d: Learner(digits_mlp(), d, loss_func='mse'), TypeError, 'loss_func must be callable'),
     (lambda d: Learner(digits_mlp(), d, opt_func=None), TypeError, 'opt_func must be callable'),
@@ -261,7 +261,7 @@ class Typo(Callback):
     (lambda d: Learner(digits_mlp(), d).fit(1.0), TypeError, 'n_epochs must be an integer'),
     (lambda d: Learner(digits_mlp(), d).fit(-1), ValueError, 'n_epochs must be >= 0'),
     (lambda d: Learner(digits_mlp(), d).fit(True), TypeError, 'n_epochs must be an integer'),
-    (lambda d: Learner(digits_mlp(), d).fit(1, lr=0.), ValueError, 'lr must be > 0'),
+    (lambda d: Learner(digits_mlp(), d).fit(1, lr=0.), ValueError, r'lr must be in \(0, '),
     (lambda d: Learner(digits_mlp(), d).fit(1, lr=math.inf), ValueError, 'lr must be finite'),
     (lambda d: Learner(digits_mlp(), d).fit(1, train='yes'), TypeError, 'train must be True or False'),
     (lambda d: Learner(digits_mlp(), d).fit(1, cbs=Typo()), ValueError, "did you mean 'after_batch'"),
@@ -783,3 +783,116 @@ def test_train_digits_checks_out_before_training_and_writes_it(tmp_path, monkeyp
     assert list(tmp_path.iterdir()) == []
     train_digits(0, out=str(tmp_path / 'w.pt'))
     assert torch.load(tmp_path / 'w.pt')['history'] == []
+
+
+@pytest.mark.parametrize('weighted', ['module', 'partial'])
+@pytest.mark.parametrize('ignored', [False, True])
+def test_metrics_pool_a_class_weighted_loss_as_its_mean(dls, weighted, ignored):
+    "With class weights w, the pooled loss is the split's: sum of w[y] * loss over sum of w[y], as F.cross_entropy's mean."
+    w = torch.rand(10, generator=torch.Generator().manual_seed(1)) * 3 + 0.1
+    loss_func = nn.CrossEntropyLoss(weight=w) if weighted == 'module' else partial(F.cross_entropy, weight=w)
+    x, y = dls.valid.dataset.x[:103], dls.valid.dataset.y[:103].clone()
+    if ignored: y[::3] = -100
+    torch.manual_seed(0)
+    metrics = MetricsCB()
+    learn = Learner(digits_mlp(), DataLoaders(dls.train, DataLoader(Dataset(x, y), 40)), loss_func=loss_func, cbs=metrics)
+    learn.fit(1, train=False)
+    preds, keep = learn.model(x).detach(), y != -100
+    whole = F.cross_entropy(preds, y, weight=w).item()
+    assert metrics.history[0]['loss'] == pytest.approx(whole, abs=1e-5)
+    assert abs(whole - F.cross_entropy(preds, y).item()) > 1e-3  # the weights matter here
+    assert metrics.history[0]['accuracy'] == pytest.approx(accuracy(preds[keep], y[keep]).mean().item(), abs=1e-6)
+    assert set(metrics.history[0]) == {'epoch', 'split', 'loss', 'accuracy'}
+
+
+def test_metrics_score_each_position_of_segmentation_outputs():
+    "Scores (N, C, L) against targets (N, L), some ignored: each scored position is an item, as in F.cross_entropy's mean."
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(12, 3, 5, generator=g), torch.randint(0, 3, (12, 5), generator=g)
+    y[y == 2] = -100
+    y[0, :2] = -100
+    model = nn.Conv1d(3, 3, 1)
+    metrics = MetricsCB()
+    learn = Learner(model, DataLoaders([(x[:6], y[:6])], [(x[:5], y[:5]), (x[5:], y[5:])]), cbs=metrics).fit(1, train=False)
+    preds, keep = model(x).detach(), y != -100
+    assert metrics.history[0]['loss'] == pytest.approx(F.cross_entropy(preds, y).item(), abs=1e-6)
+    scored = (preds.argmax(1) == y)[keep].float().mean().item()
+    assert metrics.history[0]['accuracy'] == pytest.approx(scored, abs=1e-6)
+
+
+def test_a_partial_metric_is_named_after_its_function_and_a_nameless_one_refused():
+    assert list(MetricsCB(partial(accuracy)).metrics) == ['accuracy']
+    class Score:
+        def __call__(self, preds, targets): return accuracy(preds, targets)
+    with pytest.raises(TypeError, match='no __name__.*by keyword'): MetricsCB(Score())
+    assert list(MetricsCB(score=Score()).metrics) == ['score']
+
+
+@pytest.mark.parametrize('make', [lambda: MetricsCB(acc=nn.L1Loss), lambda: MetricsCB(nn.L1Loss)])
+def test_a_metric_given_as_a_class_is_refused(make):
+    with pytest.raises(TypeError, match=r'class L1Loss, not an instance.*L1Loss\(\)'): make()
+
+
+@pytest.mark.parametrize('batch, error, words', [
+    ((torch.zeros(0, 64), torch.zeros(0, dtype=torch.long)), ValueError, r'dls.train is empty.*shape \(0,\)'),
+    ((torch.zeros(64), torch.tensor(3)), ValueError, r'dls.train is a single item.*batch_size=None.*shape \(\)'),
+])
+def test_a_batch_without_items_is_refused_before_the_model_sees_it(batch, error, words):
+    model = digits_mlp()
+    before = deepcopy(model.state_dict())
+    with pytest.raises(error, match=words): Learner(model, DataLoaders([batch], [batch]), cbs=MetricsCB()).fit(1)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+def test_single_items_from_a_loader_without_batch_size_are_refused(dls):
+    items = DataLoader(dls.valid.dataset, batch_size=None)
+    with pytest.raises(ValueError, match=r'dls.train is a single item.*batch_size'):
+        Learner(digits_mlp(), DataLoaders(items, dls.valid), cbs=MetricsCB()).fit(1)
+
+
+def test_early_stopping_counts_a_pass_without_loss_as_no_improvement(dls):
+    "Every validation batch cancelled: the row has no loss; that is no improvement, so patience 1 stops after epoch 0."
+    class SkipValid(Callback):
+        def before_batch(self, learn):
+            if not learn.training: raise CancelBatchException()
+    metrics = MetricsCB()
+    Learner(digits_mlp(), tiny_dls(), cbs=[metrics, EarlyStoppingCB(), SkipValid()]).fit(3)
+    assert [(r['epoch'], r['split']) for r in metrics.history] == [(0, 'train'), (0, 'valid')]
+    assert 'loss' not in metrics.history[1]
+
+
+def test_accuracy_on_one_score_per_item_is_refused_before_the_first_step():
+    x, y = torch.randn(8, 64), torch.randn(8)
+    model = nn.Sequential(nn.Linear(64, 1), nn.Flatten(0))  # (N,) outputs, a regression
+    before = deepcopy(model.state_dict())
+    learn = Learner(model, DataLoaders([(x, y)], [(x, y)]), loss_func=nn.MSELoss(), cbs=MetricsCB())
+    with pytest.raises(ValueError, match=r"accuracy's preds.*2 dimension.*shape \(8,\)"): learn.fit(1)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    Learner(model, DataLoaders([(x, y)], [(x, y)]), loss_func=nn.MSELoss(), cbs=MetricsCB(mae=lambda p, t: (p - t).abs())).fit(1)
+
+
+@pytest.mark.parametrize('batch, words', [
+    ({'x': torch.randn(4, 64), 'y': torch.arange(4)}, r'a batch of dls.train must be a tuple \(inputs..., target\)'),
+    ((torch.randn(4, 64), [0, 1, 2, 3]), 'each part of a batch of dls.train must be a Tensor, got list'),
+])
+def test_device_cb_refuses_a_batch_that_is_not_a_tuple_of_tensors(batch, words):
+    with pytest.raises(TypeError, match=words):
+        Learner(digits_mlp(), DataLoaders([batch], [batch]), cbs=DeviceCB('cpu')).fit(1)
+
+
+@pytest.mark.parametrize('opt_func', [lambda params, lr: None, lambda params, lr: [torch.optim.SGD(params, lr=lr)]])
+def test_an_opt_func_that_makes_no_optimizer_is_refused_at_construction(opt_func):
+    with pytest.raises(TypeError, match=r'opt_func\(parameters, lr=lr\) must be a Optimizer'):
+        Learner(digits_mlp(), tiny_dls(), opt_func=opt_func)
+
+
+def test_a_learning_rate_beyond_1e6_is_refused_before_training(monkeypatch):
+    with pytest.raises(ValueError, match=r'lr must be in \(0, 1000000.0\], got 1e\+308'): Learner(digits_mlp(), tiny_dls(), lr=1e308)
+    with pytest.raises(ValueError, match=r'lr must be in \(0, 1000000.0\]'): Learner(digits_mlp(), tiny_dls()).fit(1, lr=1e308)
+    import fdl.learner
+    from fdl.learner import train_digits
+    monkeypatch.setattr(fdl.learner, 'digits_dls', lambda *a, **k: pytest.fail('trained before checking lr'))
+    with pytest.raises(ValueError, match=r'lr must be in \(0, 1000000.0\]'): train_digits(1, lr=1e308)
+    from fdl.train import main
+    with pytest.raises(ValueError, match=r'lr must be in \(0, 1000000.0\]'): main(['--epochs', '1', '--lr', '1e308'])
+    Learner(digits_mlp(), tiny_dls(), lr=1e6)  # the bound itself is allowed
