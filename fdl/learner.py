@@ -226,8 +226,8 @@ def accuracy(preds, # scores, one row per item: shape (N, C)
     return (preds.argmax(1) == targets).float()
 
 class MetricsCB(Callback):
-    "Loss and metrics per epoch and split, pooled in `RunningStats`; `history` has a dict per pass."
-    order = 10  # after the step
+    "Each pass's loss and metrics, pooled per item as the loss's mean weighs them, in `history`."
+    order = 10  # after TrainCB at each event: the loss is checked, the step taken
     def __init__(self, *metrics, **named_metrics): # f(preds, targets): a value per item
         metrics = metrics or ([] if named_metrics else [accuracy])
         self.metrics = _by_name([(_name(f), f) for f in metrics] + list(named_metrics.items()))
