@@ -26,7 +26,7 @@ def main(argv:list|None=None, # the options, as on the command line; None for `s
     try:  # a bad value is a usage error (exit status 2) before training, like argparse's own
         check_int(args.epochs, '--epochs', lo=0)
         check_int(args.bs, '--bs', lo=1)
-        check_number(args.lr, '--lr', 0, lo_open=True)
+        check_number(args.lr, '--lr', 0, 1e6, lo_open=True)  # the Learner's range
         check_int(args.seed, '--seed', lo=-2**63, hi=2**64 - 1)  # what torch.manual_seed takes
         if rank == 0 and args.out is not None: check_writable(args.out, '--out')  # used last
     except ValueError as e: p.error(str(e))
