@@ -129,7 +129,7 @@ class Dispatcher:
         finally: self.remove(*(cb for cb in cbs if cb in self.cbs))
 
     def __len__(self): return len(self.cbs)
-    def __iter__(self): return iter(list(self.cbs))  # in the order they run
+    def __iter__(self): return iter(sorted(self.cbs, key=_order))  # in the order they will run
 
     def fire(self, event:str): # the event's name, one of `events`
         "Call `event`'s handlers with the host, in order; a true `after_...` return stops the run."

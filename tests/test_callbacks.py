@@ -295,6 +295,13 @@ def test_an_order_changed_after_add_takes_effect_when_the_next_level_starts():
     with pytest.raises(ValueError, match=r'Jumper\.order'):  # a changed order is read again, and checked when added
         SlowCalculator(Jumper('bad', [], order=float('nan')))
 
+def test_iteration_shows_a_changed_order_at_once():
+    a, b = Recorder('a', [], order=1), Recorder('b', [], order=2)
+    calculator = SlowCalculator([a, b], steps=1, delay=0)
+    a.order = 3
+    assert [cb.name for cb in calculator.cbs] == ['b', 'a']  # the order the next level runs them in
+
+
 def test_handler_gets_the_host_and_can_change_it():
     class Double(Callback):
         def after_calc(self, calc): calc.res *= 2
