@@ -89,11 +89,11 @@ def cross_entropy(logits:Tensor, # unnormalized scores, shape (C), (N, C) or (N,
     eps = check_number(label_smoothing, 'label_smoothing', 0, 1)
     x = _upcast(logits)                               # half precision is computed in float32
     d = min(1, x.dim() - 1)                           # the class dimension
-    logp = torch.log_softmax(x, d)
+    logp = log_softmax(x, d)                          # this lesson's, on torch's kernel
     w = None if weight is None else weight.to(x.dtype)
     if target.is_floating_point(): loss = _soft_targets(logp, target, d, w, eps, reduction)
     else:
-        t = target.long()
+        t = target.long()  # checked above: `nll`'s kernel without checking again
         loss = F.nll_loss(logp, t, w, ignore_index=ignore_index, reduction=reduction)
         if eps: loss = (1 - eps) * loss + eps * _uniform(logp, t, d, w, ignore_index, reduction)
     return _downcast(loss, logits.dtype)
