@@ -7,14 +7,7 @@ import pytest
 
 FDL = Path(__file__).resolve().parent.parent / 'fdl'
 MAX_LINE = 100
-# Modules whose lessons are still being reshaped to these rules; their tests are expected to fail.
-PENDING = set()
 MODULES = sorted(p.stem for p in FDL.glob('*.py') if not p.stem.startswith('_'))
-
-
-def _params(rule_applies=lambda m: True):
-    return [pytest.param(m, marks=pytest.mark.xfail(reason=f'fdl.{m} is not yet reshaped', strict=False))
-            if m in PENDING else m for m in MODULES if rule_applies(m)]
 
 
 def _source(mod: str) -> str: return (FDL / f'{mod}.py').read_text()
@@ -86,22 +79,22 @@ def replaced_by_patch(module) -> list:
     return out
 
 
-@pytest.mark.parametrize('mod', _params())
+@pytest.mark.parametrize('mod', MODULES)
 def test_no_line_over_100_characters(mod):
     assert long_lines(_source(mod)) == []
 
 
-@pytest.mark.parametrize('mod', _params())
+@pytest.mark.parametrize('mod', MODULES)
 def test_no_statements_joined_with_semicolons(mod):
     assert semicolons(_source(mod)) == []
 
 
-@pytest.mark.parametrize('mod', _params())
+@pytest.mark.parametrize('mod', MODULES)
 def test_each_name_is_defined_once(mod):
     assert defined_twice(_source(mod)) == []
 
 
-@pytest.mark.parametrize('mod', _params())
+@pytest.mark.parametrize('mod', MODULES)
 def test_patch_adds_never_replaces(mod):
     assert replaced_by_patch(importlib.import_module(f'fdl.{mod}')) == []
     assert not re.search(r'\b_orig_\w+', _source(mod)), 'calls a replaced method through _orig_'
