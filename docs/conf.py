@@ -36,7 +36,9 @@ myst_update_mathjax = False
 mathjax_path = 'mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe'
 mathjax2_config = {'tex2jax': {'inlineMath': [['\\(', '\\)']], 'displayMath': [['\\[', '\\]']],
                                'processEscapes': True, 'processClass': 'math|output_area',
-                               'ignoreClass': 'tex2jax_ignore|mathjax_ignore|document'}}
+                               'ignoreClass': 'tex2jax_ignore|mathjax_ignore|document'},
+                    'HTML-CSS': {'availableFonts': [], 'webFont': 'STIX-Web', 'imageFont': None,  # no about:blank
+                                 'styles': {'@font-face': {'font-family': 'MathJax_Blank', 'src': "url('data:,')"}}}}
 
 autodoc_member_order = 'bysource'
 autodoc_default_options = {'members': True, 'show-inheritance': True}
@@ -45,11 +47,14 @@ codeautolink_warn_on_failed_resolve = False
 
 html_theme = 'sphinx_book_theme'
 html_title = 'fdl: the lesson book'
+html_context = {'default_mode': 'auto'}
+html_search_scorer = str(DOCS / 'static' / 'fdl_scorer.js')
 html_show_search_summary = False  # result snippets fetch pages, which file:// forbids
 html_copy_source = True
 html_show_sourcelink = False
 html_theme_options = {'use_download_button': True, 'use_fullscreen_button': False,
                       'show_toc_level': 2, 'navigation_with_keys': False, 'search_as_you_type': True,
+                      'navbar_persistent': [],
                       'article_header_end': ['fdl-header-buttons.html']}
 
 # Words a learner may type for a name: they join the search index beside the name itself.
