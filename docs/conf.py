@@ -30,6 +30,7 @@ nb_ipywidgets_js = {}  # widgets are drawn as still pictures by fdl_book, not by
 nb_merge_streams = True
 myst_enable_extensions = ['dollarmath', 'amsmath']
 myst_heading_anchors = 3
+myst_dmath_double_inline = True  # $$...$$ inside a paragraph, as Jupyter shows it
 myst_update_mathjax = False
 
 # Formulas: MathJax 2, copied from jupyter-server-mathjax into _static/mathjax by fdl_book.
@@ -52,6 +53,7 @@ html_search_scorer = str(DOCS / 'static' / 'fdl_scorer.js')
 html_show_search_summary = False  # result snippets fetch pages, which file:// forbids
 html_copy_source = True
 html_show_sourcelink = False
+html_sidebars = {'search': ['navbar-logo.html', 'sbt-sidebar-nav.html']}  # its own box is enough
 html_theme_options = {'use_download_button': True, 'use_fullscreen_button': False,
                       'show_toc_level': 2, 'navigation_with_keys': False, 'search_as_you_type': True,
                       'navbar_persistent': [],
