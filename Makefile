@@ -34,9 +34,12 @@ $(STAMP): $(PY) setup.py settings.ini
 install: $(STAMP)
 	@mkdir -p $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(MPLCONFIGDIR)
 
+# The lesson book: Sphinx + myst-nb (docs/conf.py). A notebook runs only when its code changed since
+# the last build (jupyter-cache in .cache/jupyter_cache); the first build runs them all.
 lesson: install
-	@echo "==> executing every lesson notebook and building the offline lesson book"
-	$(PY) tools/build_lesson.py --out _lesson
+	@echo "==> building the lesson book: Sphinx + myst-nb, running the notebooks jupyter-cache does not hold"
+	$(PY) -m sphinx -b html -q -d .cache/doctrees -c docs . _lesson
+	@echo "==> The lesson book is at $(CURDIR)/_lesson/docs/index.html (open it in a browser; no network needed)"
 
 test: install
 	@echo "==> checking that fdl/ matches the notebooks and the notebooks are clean"
@@ -65,4 +68,4 @@ tags:
 	$(CTAGS) -R --languages=Python --kinds-Python=-iIx --fields=+n --extras=+q -f "$(TAGS_FILE)" ./fdl "$$torch_dir"
 
 clean-lesson:
-	rm -rf _lesson
+	rm -rf _lesson .cache/doctrees .cache/jupyter_cache docs/api

@@ -253,13 +253,14 @@ def check_probes(context, folder: Path) -> list[str]:
 
 def check_book(folder, *, pages=None, nbs=None, probes: bool = False, chromium: str | None = None,
                log=None) -> list[str]:
-    "Open each page (default: every .html page of `folder`) in headless Chromium; return the problems."
+    """Open `pages` (default: every .html page of `folder`) in headless Chromium; return the problems.
+    `probes=True` also tries what a learner does in fdl's book (search, name links, links into closed sections)."""
     from playwright.sync_api import sync_playwright
     folder = Path(folder)
     _ids.clear()  # the folder may have been rebuilt since the last check
-    pages = [folder / p for p in pages] if pages else sorted(p for p in folder.rglob('*.html')
+    pages = [folder / p for p in pages] if pages is not None else sorted(p for p in folder.rglob('*.html')
                                                              if not p.relative_to(folder).parts[0] == '_static')
-    if not pages: return [f'{folder}: no .html pages found']
+    if not (pages or probes): return [f'{folder}: no .html pages found']
     exe = find_chromium(chromium)
     if exe is None: raise FileNotFoundError(f'Chromium not found (looked at {chromium or CHROMIUM}, $CHROMIUM, PATH)')
     problems = []
