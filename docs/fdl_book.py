@@ -151,6 +151,11 @@ def add_synonyms(app, doctree):
                                          addnodes.index(entries=[('single', w, target, 'main', None) for w in words]))
 
 
+def reread_api(app, env, added, changed, removed):
+    "env-get-outdated: read the module pages again each build, as Sphinx 9 keeps index entries only of read pages."
+    return [d for d in env.found_docs if d.startswith('docs/api/')]
+
+
 def api_pages(app):
     "builder-inited: one page per fdl module (written only when it changes), and the exported cells."
     root, api = Path(app.srcdir), Path(app.confdir) / 'api'
@@ -250,6 +255,7 @@ def setup(app):
     app.add_config_value('fdl_synonyms', {}, 'env')
     app.connect('builder-inited', api_pages)
     app.connect('source-read', lesson_source)
+    app.connect('env-get-outdated', reread_api)
     app.connect('doctree-read', mark_lesson)
     app.connect('doctree-read', add_synonyms)
     app.connect('autodoc-process-docstring', markdown_docstring)
