@@ -39,7 +39,7 @@ install: $(STAMP)
 lesson: install
 	@echo "==> building the lesson book: Sphinx + myst-nb, running the notebooks jupyter-cache does not hold"
 	$(PY) -m sphinx -b html -q -d .cache/doctrees -c docs . _lesson
-	@echo "==> The lesson book is at $(CURDIR)/_lesson/docs/index.html (open it in a browser; no network needed)"
+	@echo "==> The lesson book is at $(CURDIR)/_lesson/index.html (open it in a browser; no network needed)"
 
 test: install
 	@echo "==> checking that fdl/ matches the notebooks and the notebooks are clean"
@@ -68,4 +68,4 @@ tags:
 	$(CTAGS) -R --languages=Python --kinds-Python=-iIx --fields=+n --extras=+q -f "$(TAGS_FILE)" ./fdl "$$torch_dir"
 
 clean-lesson:
-	rm -rf _lesson .cache/doctrees .cache/jupyter_cache docs/api
+	rm -rf _lesson jupyter_execute .cache/doctrees .cache/jupyter_cache docs/api

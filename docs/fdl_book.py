@@ -249,6 +249,17 @@ def render_image(self, data):
     return [image]
 
 
+FRONT_DOOR = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>fdl: the lesson book</title><meta http-equiv="refresh" content="0; url=docs/index.html"></head>
+<body><h1><a href="docs/index.html">fdl: the lesson book</a></h1></body></html>
+"""
+
+
+def front_door(app, exc):
+    "build-finished: an index.html at the book's top that opens the contents page, docs/index.html."
+    if not exc: (Path(app.outdir) / 'index.html').write_text(FRONT_DOOR, encoding='utf-8')
+
+
 def setup(app):
     NbElementRenderer.render_widget_view = render_widget_view
     NbElementRenderer.render_image = render_image
@@ -261,6 +272,7 @@ def setup(app):
     app.connect('autodoc-process-docstring', markdown_docstring)
     app.connect('html-page-context', source_page)
     app.connect('build-finished', copy_mathjax)
+    app.connect('build-finished', front_door)
     app.add_js_file('fdl_book.js')
     app.add_css_file('fdl_book.css')
     return {'parallel_read_safe': False}
