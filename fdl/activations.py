@@ -115,8 +115,8 @@ class ActivationStats(HooksCallback):
     def stats(self) -> Tensor:
         "A (layers, batches, 42) tensor: the mean, the std, then the 40 histogram counts."
         n = [getattr(h, 'n', 0) for h in self.hooks]
-        if not n or 0 in n or len(set(n)) > 1: raise ValueError(f'{self.what}: {n} rows, not one'
-            ' per training batch in each layer (no training batch yet, or a module used k times)')
+        if not n or 0 in n or len(set(n)) > 1: raise ValueError(f'{self.what}: {n} training '
+            'batches per layer, not one each (0: no fit yet, or a layer the forward never uses)')
         self.measure()  # the outputs kept since the last measure
         return torch.stack([h.rows[:h.n] for h in self.hooks])
 

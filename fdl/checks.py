@@ -201,10 +201,11 @@ def check_names(names, # a dict of keyword arguments, or an iterable of str
                 empty:bool=False, # allow no names at all
                ):
     "`names` if each is a Python identifier and, unless `empty`, there is one; else a ValueError."
-    if not empty and not names:
-        raise ValueError(f'{name} must name at least one attribute, got none')
+    if not empty and not names: raise ValueError(f'{name} must hold at least one name, got none')
     bad = [n for n in names if not (isinstance(n, str) and n.isidentifier())]
     if bad: raise ValueError(f'{name} must be Python identifiers, got {", ".join(map(repr, bad))}')
+    if twice := [n for i, n in enumerate(names) if n in list(names)[:i]]:
+        raise ValueError(f'{name} holds {twice[0]!r} twice: each name once')
     return names
 
 # %% ../nbs/90_checks.ipynb #3e49c02d
@@ -403,15 +404,15 @@ def check_handlers(cb, # an object whose methods named like `events` handle them
     "`cb` if it is an instance whose attributes named like `events` are handlers taking `call`."
     import functools, inspect
     check_instance(cb, name)
-    if inspect.isroutine(cb) or isinstance(cb, functools.partial):
-        raise TypeError(f'{name} is a plain function, {getattr(cb, "__qualname__", cb)!r}; '
-                        f'a callback is an object with '
-                        f'methods named like its events, e.g. a Callback subclass with '
-                        f'{events[0]}(self, {call})')
+    plain = inspect.isroutine(cb) or isinstance(cb, functools.partial)
+    if not plain: _check_event_names(cb, name, events)  # a misspelt event first: the likely slip
+    if plain or not any(hasattr(cb, ev) for ev in events):
+        kind = 'is a plain function' if plain else 'has no method named like an event'
+        raise TypeError(f'{name} {kind}; a callback is an object with methods named like its '
+                        f'events, e.g. a Callback subclass with {events[0]}(self, {call})')
     for ev in events:
         h = getattr(cb, ev, None)
         if h is not None: _check_handler(h, f'{name}.{ev}', ev, call)
-    _check_event_names(cb, name, events)
     return cb
 
 def _check_handler(h, what:str, ev:str, call:str):

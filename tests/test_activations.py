@@ -707,3 +707,16 @@ def test_the_module_uses_no_private_torch_api():
     import inspect, fdl.activations
     src = inspect.getsource(fdl.activations)
     assert '_ConvNd' not in src and 'torch._C' not in src and '_orig_' not in src and '@patch' not in src
+
+
+def test_stats_names_a_hooked_layer_the_forward_never_uses():
+    class Skips(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = nn.Linear(64, 10), nn.Linear(64, 10)
+        def forward(self, x): return self.used(x)
+    x, y = torch.randn(8, 64), torch.arange(8)
+    st = ActivationStats(nn.Linear)
+    Learner(Skips(), DataLoaders([(x, y)], [(x, y)]), cbs=st).fit(1)
+    with pytest.raises(ValueError, match=r"layer_types \(Linear\): \[1, 0\] training batches per layer.*never uses"):
+        st.stats()

@@ -621,10 +621,11 @@ def test_a_batch_of_several_inputs_gives_the_model_all_of_them():
     assert [r['split'] for r in m.history] == ['train', 'valid']
 
 
-def test_a_model_returning_one_score_per_item_is_blamed_not_the_target():
+def test_a_model_returning_one_score_per_item_is_named_with_both_shapes():
     model, spy = nn.Sequential(nn.Linear(64, 1), nn.Flatten(0)), _spy()
     learn = Learner(model, tiny_dls(), cbs=spy)
-    with pytest.raises(ValueError, match=r"model's output \(a score per class\) must have at least 2 dim.*\(2,\)"): learn.fit(1)
+    with pytest.raises(ValueError, match=r"model's output \(a score per class\) has shape \(2,\) and the target .* \(2,\)"):
+        learn.fit(1)
     assert spy.seen == [0]  # at the first batch, before its loss: nothing stepped
     learn = Learner(model, tiny_dls(), loss_func=lambda p, t: F.mse_loss(p, t.float()))  # a regression: fine
     learn.fit(1)
@@ -653,9 +654,9 @@ def after_batch(learn): pass
 @pytest.mark.parametrize('cb, error, words', [
     (NoLearn(), TypeError, r'NoLearn.after_batch.* must take \(self, learn\)'),
     (Counter(), TypeError, r"Counter.step is int 0, but 'step' is reserved"),
-    (after_batch, TypeError, r'plain function.*after_batch.*a Callback subclass with before_fit\(self, learn\)'),
+    (after_batch, TypeError, r'after_batch is a plain function.*a Callback subclass with before_fit\(self, learn\)'),
     (lambda learn: None, TypeError, r'plain function.*Callback subclass'),
-    (Callback(), TypeError, 'must have a method'),
+    (Callback(), TypeError, 'Callback has no method named like an event'),
 ])
 @pytest.mark.parametrize('where', ['Learner', 'fit'])
 def test_a_callback_the_learner_cannot_call_is_refused_naming_it(cb, error, words, where):
@@ -895,3 +896,40 @@ def test_a_learning_rate_beyond_1e6_is_refused_before_training(monkeypatch):
     monkeypatch.setattr(fdl.learner, 'digits_dls', lambda *a, **k: pytest.fail('trained before checking lr'))
     with pytest.raises(ValueError, match=r'lr must be in \(0, 1000000.0\]'): train_digits(1, lr=1e308)
     Learner(digits_mlp(), tiny_dls(), lr=1e6)  # the bound itself is allowed
+
+
+@pytest.mark.parametrize('event, exc', [('before_fit', CancelBatchException), ('before_fit', CancelEpochException),
+                                        ('after_fit', CancelEpochException), ('before_epoch', CancelBatchException),
+                                        ('after_epoch', CancelBatchException)])
+def test_a_cancel_raised_where_its_level_is_not_running_is_a_runtime_error_naming_it(event, exc):
+    torch.manual_seed(0)
+    learn = Learner(digits_mlp(), tiny_dls(), cbs=Recorder(event, exc))
+    with pytest.raises(RuntimeError, match=f'{exc.__name__} cancels a level that is not running') as info:
+        learn.fit(1)
+    assert isinstance(info.value.__cause__, exc) and f"event '{event}'" in info.value.__cause__.__notes__[0]
+    assert not learn.fitting and learn.model.training  # everything the fit changed is put back
+
+
+def test_an_opt_func_that_takes_no_lr_is_refused_naming_it():
+    with pytest.raises(TypeError, match=r'opt_func\(parameters, lr=lr\) cannot be called'):
+        Learner(digits_mlp(), tiny_dls(), opt_func=lambda params: torch.optim.SGD(params, 0.1))
+
+
+def test_a_target_of_shape_n_1_is_named_with_both_shapes_before_the_loss():
+    x, y = torch.randn(4, 64), torch.arange(4)[:, None]
+    spy = _spy()
+    learn = Learner(digits_mlp(), DataLoaders([(x, y)], [(x, y)]), cbs=spy)
+    with pytest.raises(ValueError, match=r"has shape \(4, 10\) and the target \(class indices\) \(4, 1\).*target \(N,\)"):
+        learn.fit(1)
+    assert spy.seen == [0]
+
+
+def test_a_metric_may_be_named_w_the_loss_weight_is_kept_apart():
+    torch.manual_seed(0)
+    m = MetricsCB(w=accuracy)
+    Learner(digits_mlp(), tiny_dls(), cbs=m).fit(1)
+    torch.manual_seed(0)
+    ref = MetricsCB(accuracy)
+    Learner(digits_mlp(), tiny_dls(), cbs=ref).fit(1)
+    assert [r['w'] for r in m.history] == [r['accuracy'] for r in ref.history]
+    assert [r['loss'] for r in m.history] == [r['loss'] for r in ref.history]
