@@ -126,10 +126,10 @@ class Dispatcher:
     def fire(self, event:str): # the event's name, one of `events`
         "Call `event`'s handlers with the host, in order; a true `after_...` return stops the run."
         if event not in self.handlers: check_choice(event, 'event', self.events)  # raises
-        if not self.levels: self._sort(self.cbs)  # outside a run, read `order` every time
-        stop = False
-        for cb, handler in self.handlers[event]:
-            if cb not in self.cbs: continue  # removed by a handler before it
+        if not self.levels and self.cbs != sorted(self.cbs, key=_order): self._sort(self.cbs)
+        stop, handlers = False, self.handlers
+        for cb, handler in handlers[event]:
+            if handlers is not self.handlers and cb not in self.cbs: continue  # removed meanwhile
             try: stop = handler(self.host) or stop
             except Exception as e:
                 e.add_note(f'raised in callback {_name(cb)}, event {event!r}, in {self.levels}')
