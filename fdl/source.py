@@ -29,8 +29,8 @@ class SourceLocation:
 
 def _shown(path:Path) -> str:
     "`path` from its last `site-packages` (or `dist-packages`) folder on; else all of it."
-    i = max((i for i, p in enumerate(path.parts) if p in ('site-packages', 'dist-packages')), default=0)
-    return Path(*path.parts[i:]).as_posix()
+    found = [i for i, p in enumerate(path.parts) if p in ('site-packages', 'dist-packages')]
+    return Path(*path.parts[found[-1] if found else 0:]).as_posix()
 
 # %% ../nbs/05_source.ipynb #b1712161
 _cell_marker = re.compile(r'^# %% (?P<notebook>.+?) #(?P<cell_id>\S+)$')
