@@ -85,8 +85,8 @@ class Callback:
     order = 0
 
 # %% ../nbs/01_callbacks.ipynb #060981c4
-_CANCELS = (CancelStep, CancelPass, CancelRun)
-def _order(cb): return getattr(cb, 'order', 0)  # a callback without `order` runs as 0
+_CANCELS, _WHEN = (CancelStep, CancelPass, CancelRun), ('before_', 'after_', 'cleanup_')
+def _order(cb): return check_number(getattr(cb, 'order', 0), f'{_name(cb)}.order')  # default 0
 def _name(obj) -> str: return getattr(obj, '__qualname__', type(obj).__name__)  # for messages
 
 class Dispatcher:
@@ -98,16 +98,18 @@ class Dispatcher:
                  call:str='host', # what handlers are called with, as messages name it
                 ):
         check_names(check_type(events, 'events', (tuple, list, dict)), 'events')
-        if lvl := [e for e in events if f'before_{e}' in events]:  # `calc` beside `before_calc`
+        levels = {e.removeprefix('before_') for e in events if e.startswith('before_')}
+        if lvl := sorted(levels & {*events}):  # `calc` beside `before_calc`
             raise ValueError(f'events: {lvl[0]!r} is a level, whose events are before_{lvl[0]}...')
+        if gap := sorted({w + level for level in levels for w in _WHEN} - {*events}):
+            raise ValueError(f'events lacks {gap[0]!r}: a level has before_, after_ and cleanup_')
         self.host, self.events, self.call, self.cbs, self.levels = host, tuple(events), call, [], []
         self.add(*([] if cbs is None else cbs if isinstance(cbs, (list, tuple)) else [cbs]))
 
     def add(self, *cbs): # callbacks: objects with a method for each event they handle
-        "Add callbacks; each is checked first, and if one is refused, none is added."
+        "Add callbacks; each is checked first (its `order` too), and if one is refused, none is."
         for cb in cbs:
             check_handlers(cb, _name(cb), self.events, self.call)  # misspelt events, bad handlers
-            check_number(_order(cb), f'{_name(cb)}.order')
             if cb in self.cbs or cbs.count(cb) > 1: raise ValueError(f'{_name(cb)} is added twice')
         self._sort(self.cbs + list(cbs))
 
@@ -216,7 +218,7 @@ from fastcore.basics import patch  # adds a method to the class named by `self`'
 def __repr__(self:Dispatcher):
     return f'{type(self).__name__}({_name(self.host)}: {", ".join(map(_name, self))})'
 @patch
-def __reduce__(self:Dispatcher): return type(self), (self.host, self.events, list(self))
+def __reduce__(self:Dispatcher): return type(self), (self.host, self.events, list(self), self.call)
 @patch
 @contextlib.contextmanager
 def added(self:Dispatcher, *cbs): # callbacks, as for `add`

@@ -432,8 +432,9 @@ def _check_handler(h, what:str, ev:str, call:str):
 def _check_event_names(cb, name:str, events):
     "A ValueError if `cb` has a method named like an event (before_, after_...) not in `events`."
     import difflib
-    for a in dir(type(cb)):
+    for a in dir(type(cb)):  # methods only: data may be named `after_steps`
         if not a.startswith(('before_', 'after_', 'cleanup_')) or a in events: continue
+        if not callable(getattr(type(cb), a)): continue
         near = difflib.get_close_matches(a, events, n=1)
         hint = f'; did you mean {near[0]!r}?' if near else f'; the events are {", ".join(events)}'
         raise ValueError(f'{name} has a method {a!r}, which is no event{hint}')

@@ -316,7 +316,7 @@ def test_firing_a_misspelt_event_raises_at_once():
 
 def test_events_fire_by_name_with_callbacks_added_later():
     log = []
-    cbs = Dispatcher({'name': 'host'}, ('before_x', 'after_x'))
+    cbs = Dispatcher({'name': 'host'}, ('before_x', 'after_x', 'cleanup_x'))
     cbs.fire('after_x')  # no callbacks yet: nothing happens
     class Two(Callback):
         def __init__(self, tag): self.tag = tag
@@ -415,8 +415,8 @@ def test_events_that_are_not_names_or_that_name_a_level_are_refused(events, exc,
         Dispatcher(object(), events)
 
 def test_events_may_be_a_tuple_a_list_or_the_keys_of_a_dict():
-    for events in (('before_x', 'step'), ['before_x', 'step'], {'before_x': (), 'step': ()}):
-        assert Dispatcher(object(), events).events == ('before_x', 'step')
+    for events in (('after_x', 'step'), ['after_x', 'step'], {'after_x': (), 'step': ()}):
+        assert Dispatcher(object(), events).events == ('after_x', 'step')  # a step's after_ event: no level
 
 
 # --- handlers are checked: each is called with the host alone ---
@@ -1022,3 +1022,36 @@ def test_every_cancel_that_no_running_level_takes_is_a_runtime_error(exc, event)
     with pytest.raises(RuntimeError, match=f'{exc.__name__}|cannot cancel') as info:
         SlowCalculator(Wrong(), delay=0).calc()
     assert isinstance(info.value.__cause__, exc)
+
+
+@pytest.mark.parametrize('events, missing', [(('before_step', 'after_step'), 'cleanup_step'),
+                                             (('before_run', 'cleanup_run', 'after_x'), 'after_run')])
+def test_a_level_without_all_three_events_is_refused_when_the_dispatcher_is_made(events, missing):
+    with pytest.raises(ValueError, match=f"events lacks '{missing}'"):
+        Dispatcher(object(), events)
+
+
+@pytest.mark.parametrize('bad, exc, words', [(float('nan'), ValueError, 'B.order must be a number, got nan'),
+                                             ('1', TypeError, "B.order must be a number, got str '1'"),
+                                             (float('inf'), ValueError, 'B.order must be finite')])
+def test_an_order_changed_to_a_non_number_after_add_is_refused_naming_it(bad, exc, words):
+    class B(Callback):
+        def before_run(self, calc): pass
+    b = B()
+    calc = SlowCalculator([B(), b], delay=0)
+    b.order = bad
+    with pytest.raises(exc, match=words): calc.cbs.fire('before_run')
+    with pytest.raises(exc, match=words): calc.calc()
+    assert calc.cbs.levels == []
+
+
+def test_a_copy_keeps_what_handlers_are_called_with():
+    d = Dispatcher(object(), ('before_x', 'after_x', 'cleanup_x'), call='learn')
+    assert copy.deepcopy(d).call == 'learn' and pickle.loads(pickle.dumps(d)).call == 'learn'
+
+
+def test_data_at_class_level_named_like_an_event_prefix_is_not_a_misspelt_method():
+    class Stop(Callback):
+        after_steps = 3
+        def before_run(self, calc): pass
+    assert len(SlowCalculator(Stop()).cbs) == 1
