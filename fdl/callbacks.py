@@ -11,7 +11,7 @@ __all__ = ['make_button', 'show_progress', 'make_show_progress', 'ProgressShowin
 import contextlib, time
 from .checks import check_bool, check_call, check_callable, check_callback, check_choice
 from .checks import check_exceptions, check_handlers, check_int, check_names, check_number
-from .checks import check_type
+from .checks import check_includes, check_type
 
 # %% ../nbs/01_callbacks.ipynb #70cbbcb2
 def make_button(on_click, # called with the button itself on every click
@@ -101,8 +101,6 @@ class Dispatcher:
         levels = {e.removeprefix('before_') for e in events if e.startswith('before_')}
         if lvl := sorted(levels & {*events}):  # `calc` beside `before_calc`
             raise ValueError(f'events: {lvl[0]!r} is a level, whose events are before_{lvl[0]}...')
-        if gap := sorted({w + level for level in levels for w in _WHEN} - {*events}):
-            raise ValueError(f'events lacks {gap[0]!r}: a level has before_, after_ and cleanup_')
         self.host, self.events, self.call, self.cbs, self.levels = host, tuple(events), call, [], []
         self.add(*([] if cbs is None else cbs if isinstance(cbs, (list, tuple)) else [cbs]))
 
@@ -146,6 +144,7 @@ class Dispatcher:
         "Run `body` as one level; `cancel` ends it early, skipping after_{name}. True if cancelled."
         check_callable(body, 'body')
         check_exceptions(cancel, 'cancel')
+        check_includes(self.events, 'events', [w + name for w in _WHEN], f'{name!r} needs all')
         if name in self.levels: raise RuntimeError(f'{name!r} is running: it cannot nest in itself')
         if self.cbs != sorted(self.cbs, key=_order): self._sort(self.cbs)  # an `order` changed
         self.levels.append(name)

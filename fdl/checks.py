@@ -11,7 +11,7 @@ from inspect import signature
 __all__ = ['check_bool', 'check_int', 'check_number', 'check_choice', 'check_callable', 'check_call', 'check_tensor',
            'check_shape', 'check_broadcasts', 'has_values', 'check_dim', 'check_dims', 'check_type', 'check_sequence',
            'check_names', 'check_class_indices', 'check_probabilities', 'check_class_target', 'check_reduction',
-           'check_varies', 'check_instance', 'check_callback', 'check_nonempty', 'check_exceptions',
+           'check_varies', 'check_instance', 'check_callback', 'check_nonempty', 'check_exceptions', 'check_includes',
            'check_python_source', 'check_handlers', 'check_writable', 'check_importable']
 
 # %% ../nbs/90_checks.ipynb #4e4f9f1f
@@ -363,6 +363,17 @@ def check_exceptions(value, # an exception class, or a tuple of them (what `exce
         return value
     raise TypeError(f'{name} must be an exception class or a tuple of them, got {_what(value)}')
 
+# %% ../nbs/90_checks.ipynb #24aeabfd
+def check_includes(value, # a collection: tuple, list, set or dict
+                   name:str, # the argument's name, for the message
+                   items, # what it must hold
+                   why:str='', # why it must hold them, for the message
+                  ):
+    "`value` if it holds each of `items`; a ValueError naming the first one missing otherwise."
+    if missing := [i for i in items if i not in value]:
+        raise ValueError(f'{name} lacks {missing[0]!r}' + (f': {why}' if why else ''))
+    return value
+
 # %% ../nbs/90_checks.ipynb #87a0b40b
 def check_python_source(obj, # a function, class, method, property or module written in Python
                         name:str, # the argument's name, for the message
@@ -450,7 +461,8 @@ def check_writable(path, # a file path (str or os.PathLike) to be written later
         raise TypeError(f'{name} must be a file path, got {_what(path)}')
     p = Path(path)
     if str(path) == '': raise ValueError(f'{name} is empty: give a file name, e.g. digits.pt')
-    if p.is_dir(): raise ValueError(f'{name}={str(path)!r} is a directory: give a file name in it')
+    if p.is_dir() or str(path).endswith(('/', os.sep)):  # 'new/' names a folder, even unmade
+        raise ValueError(f'{name}={str(path)!r} is a directory: give a file name in it')
     existed = p.exists()
     try:
         with open(p, 'a'): pass

@@ -48,8 +48,8 @@ class TrainCB(Callback):
 class Learner:
     "Fit `model` to `dls`, firing events where callbacks act; each batch is (inputs..., target)."
     events = [f'{w}_{l}' for l in ('fit', 'epoch', 'batch') for w in ('before', 'after', 'cleanup')]
-    events += ['predict', 'after_predict', 'get_loss', 'after_loss', 'backward', 'after_backward',
-               'step', 'after_step', 'zero_grad']  # the step, part by part
+    events += ['predict', 'after_predict', 'get_loss', 'after_loss', 'zero_grad', 'backward',
+               'after_backward', 'step', 'after_step']  # the step, part by part
 
     def __init__(self,
                  model:nn.Module, # the model to train
@@ -66,6 +66,7 @@ class Learner:
         check_call(check_callable(opt_func, 'opt_func'), 'opt_func(parameters, lr=lr)', [], lr=lr)
         opt = opt_func(model.parameters(), lr=lr)
         self.opt = check_type(opt, 'opt_func(parameters, lr=lr)', torch.optim.Optimizer)
+        check_call(self.opt.step, 'opt_func(...).step()')  # LBFGS's needs a closure: not a step
         self.cbs = self.dispatcher([TrainCB()], cbs)
 
     def dispatcher(self, cbs:list, more) -> Dispatcher: # callbacks; a callback or a list to add
@@ -131,9 +132,8 @@ class Learner:
         "The step, each part an event for `TrainCB` then its `after_`; validation ends at the loss."
         for part in ('predict', 'after_predict', 'get_loss', 'after_loss'): self.cbs.fire(part)
         if not self.training: return
-        try:
-            for part in ('backward', 'after_backward', 'step', 'after_step'): self.cbs.fire(part)
-        finally: self.cbs.fire('zero_grad')  # after a cancel too: no gradient leaks onwards
+        for part in ('zero_grad', 'backward', 'after_backward', 'step', 'after_step'):
+            self.cbs.fire(part)  # zero_grad first: a cancelled batch's gradient never steps
 
 # %% ../nbs/06_learner.ipynb #b1c2d3e6
 def digits_dls(bs:int=64, # items per training batch; validation batches hold twice as many
@@ -182,6 +182,15 @@ def class_weight(loss_func) -> torch.Tensor|None: # a loss function
     return getattr(loss_func, 'keywords', {}).get('weight', getattr(loss_func, 'weight', None))
 
 @patch
+def before_fit(self:TrainCB, learn):
+    "Refuse a loss that does not average its batch, before the first one."
+    loss = learn.loss_func  # torch's loss modules have a `reduction`; a partial may set one
+    reduction = getattr(loss, 'keywords', {}).get('reduction', getattr(loss, 'reduction', 'mean'))
+    if reduction != 'mean':
+        raise ValueError(f"loss_func's reduction is {reduction!r}: the Learner needs the batch "
+                         f"mean (reduction='mean'), as MetricsCB and the learning rate assume")
+
+@patch
 def before_epoch(self:TrainCB, learn): learn.iter = -1  # no batch yet
 
 @patch
@@ -226,6 +235,10 @@ def accuracy(preds, # scores, one row per item: shape (N, C)
             ):
     "1. for each item whose highest score is its target, else 0."
     check_tensor(preds, "accuracy's preds (a row of class scores per item)", ndim=2)
+    if preds.ndim > 2 or preds.shape[1] < 2:  # argmax of one score is always 0
+        raise ValueError(f"accuracy's preds must be (N, C) scores for C >= 2 classes, got shape "
+                         f"{tuple(preds.shape)}; for one logit per item use (preds > 0) == targets")
+    check_shape(check_tensor(targets, "accuracy's targets"), "accuracy's targets", preds.shape[:1])
     return (preds.argmax(1) == targets).float()
 
 class MetricsCB(Callback):
@@ -379,7 +392,8 @@ class DeviceCB(Callback):
     "Move the model, and every batch, to `device`."
     order = -10  # the batch moves before any other callback sees it
     def __init__(self, device=None): # a torch device or its name; None: CUDA if any, else the CPU
-        self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+        auto = 'cuda' if torch.cuda.is_available() else 'cpu'
+        self.device = torch.device(auto if device is None else device)  # 0: the first GPU
     def before_fit(self, learn): learn.model.to(self.device)
     def before_batch(self, learn):
         TrainCB.before_batch(self, learn)  # the batch check, here first: it runs before TrainCB
@@ -403,6 +417,7 @@ class LRFinderCB(Callback):
     def before_batch(self, learn):
         for group in learn.opt.param_groups: group['lr'] = self.lr
     def after_batch(self, learn):
+        if not learn.training: return  # validation batches take no step: the rate stays
         self.lrs.append(self.lr)
         self.losses.append(learn.loss.item())
         loss = self.losses[-1]

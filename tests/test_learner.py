@@ -167,11 +167,22 @@ def test_the_step_is_replaceable_by_a_callback_and_by_a_subclass(dls):
     assert learn.count == 6
 
 
-def test_gradients_do_not_leak_from_a_cancelled_batch():
+@pytest.mark.parametrize('event', ['zero_grad', 'backward', 'after_backward', 'step'])
+def test_a_cancelled_batch_leaves_no_gradient_to_the_next_step(event):
+    "Batch 0 is cancelled at `event` by a callback that runs before TrainCB: the weights are batch 1's step alone."
     torch.manual_seed(0)
     model = digits_mlp()
-    Learner(model, tiny_dls(), cbs=Recorder('after_backward', CancelBatchException, 1)).fit(1, valid=False)
-    assert all(p.grad is None or not p.grad.any() for p in model.parameters())
+    ref = deepcopy(model)
+    def cancel_first(self, learn):
+        if learn.iter == 0: raise CancelBatchException()
+    canceller = type('CancelFirst', (Callback,), {'order': -1, event: cancel_first})()
+    dls = tiny_dls()
+    Learner(model, dls, cbs=canceller).fit(1, valid=False)
+    xb, yb = list(dls.train)[1]
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1)
+    cross_entropy(ref(xb), yb).backward()
+    opt.step()
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), ref.parameters()))
 
 
 def test_metrics_equal_a_one_shot_computation_with_a_partial_last_batch(dls):
@@ -759,7 +770,8 @@ def test_early_stopping_counts_nan_as_no_improvement_and_recovers():
 
 @pytest.mark.parametrize('out, words', [('', '--out is empty'), ('.', "--out='.' is a directory"),
                                         ('/proc/fdl_weights.pt', 'cannot be written'),
-                                        ('/nonexistent_folder_fdl/x.pt', 'cannot be written')])
+                                        ('/nonexistent_folder_fdl/x.pt', 'cannot be written'),
+                                        ('newname/', "--out='newname/' is a directory")])
 def test_train_cli_checks_out_before_training(out, words, capsys, monkeypatch, tmp_path):
     import fdl.learner
     monkeypatch.setattr(fdl.learner, 'digits_dls', lambda *a, **k: pytest.fail('trained before checking --out'))
@@ -933,3 +945,55 @@ def test_a_metric_may_be_named_w_the_loss_weight_is_kept_apart():
     Learner(digits_mlp(), tiny_dls(), cbs=ref).fit(1)
     assert [r['w'] for r in m.history] == [r['accuracy'] for r in ref.history]
     assert [r['loss'] for r in m.history] == [r['loss'] for r in ref.history]
+
+
+@pytest.mark.parametrize('loss_func', [nn.CrossEntropyLoss(reduction='sum'), partial(F.cross_entropy, reduction='sum'),
+                                       nn.CrossEntropyLoss(reduction='none')])
+def test_a_loss_that_does_not_average_its_batch_is_refused_before_the_first_batch(loss_func):
+    spy = _spy()
+    with pytest.raises(ValueError, match=r"loss_func's reduction is '(sum|none)'.*reduction='mean'"):
+        Learner(digits_mlp(), tiny_dls(), loss_func=loss_func, cbs=spy).fit(1)
+    assert spy.seen == []
+
+
+def test_an_optimizer_whose_step_needs_a_closure_is_refused_when_the_learner_is_made():
+    with pytest.raises(TypeError, match=r"opt_func\(\.\.\.\)\.step\(\) cannot be called.*closure"):
+        Learner(digits_mlp(), tiny_dls(), opt_func=torch.optim.LBFGS)
+
+
+@pytest.mark.parametrize('preds, targets, exc, words', [
+    (torch.randn(6, 1), torch.tensor([0, 1, 1, 0, 1, 1]), ValueError, r"C >= 2 classes, got shape \(6, 1\).*preds > 0"),
+    (torch.randn(4, 3, 2), torch.zeros(4, 2, dtype=torch.long), ValueError, r"got shape \(4, 3, 2\)"),
+    (torch.randn(4, 3), torch.tensor([[0], [1], [2], [1]]), ValueError, r"accuracy's targets.*\(4,\)"),
+    (torch.randn(4, 3), torch.zeros(5, dtype=torch.long), ValueError, r"accuracy's targets.*\(4,\)"),
+    (torch.randn(4, 3), [0, 1, 2, 1], TypeError, "accuracy's targets")])
+def test_accuracy_refuses_what_it_cannot_score(preds, targets, exc, words):
+    with pytest.raises(exc, match=words): accuracy(preds, targets)
+
+
+def test_a_model_with_one_score_per_item_and_its_own_loss_is_not_scored_by_accuracy():
+    x, y = torch.randn(8, 64), torch.randint(0, 2, (8,))
+    model = nn.Linear(64, 1)
+    before = model.weight.detach().clone()
+    loss = lambda p, t: F.binary_cross_entropy_with_logits(p[:, 0], t.float())
+    spy = _spy()
+    with pytest.raises(ValueError, match='C >= 2 classes'):
+        Learner(model, DataLoaders([(x, y)], [(x, y)]), loss_func=loss, cbs=[MetricsCB(), spy]).fit(1)
+    assert spy.seen == [0] and torch.equal(model.weight, before)  # refused at batch 0, before its step
+
+
+def test_the_lr_finder_moves_the_rate_on_training_batches_only():
+    rates = []
+    class Rates(Callback):
+        order = 5
+        def after_step(self, learn): rates.append(learn.opt.param_groups[0]['lr'])
+    dls = DataLoaders(list(tiny_dls(8, 2).train), list(tiny_dls(8, 2).valid))
+    finder = LRFinderCB(max_iter=6, max_mult=1e9)
+    Learner(digits_mlp(), dls).fit(3, cbs=[finder, Rates()])
+    assert len(finder.lrs) == len(rates) == 6 and all(b / a == pytest.approx(1.2) for a, b in zip(rates, rates[1:]))
+
+
+def test_device_0_means_the_first_accelerator_not_the_default():
+    try: cb = DeviceCB(0)
+    except RuntimeError: return  # this torch refuses an accelerator index when there is none
+    assert cb.device.type != 'cpu'
