@@ -1,6 +1,6 @@
 """fdl.callbacks: what firing events through `Dispatcher` costs, per callback and event, and in a whole nested run."""
 from harness import Case
-from fdl.callbacks import Callback, SlowCalculator
+from fdl.callbacks import Callback, CancelStep, SlowCalculator
 
 class NoOp(Callback):
     "A callback whose handlers do nothing, so only the dispatch is timed."
@@ -22,8 +22,10 @@ def cases():
     for n_cbs in (1, 5, 20):
         calc = SlowCalculator([NoOp() for _ in range(n_cbs)], delay=0)
         fire, n_events = calc.cbs.fire, CALLBACK_EVENTS//n_cbs
-        def dispatched(fire=fire, n_events=n_events):
-            for i in range(n_events): fire('after_calc')  # as `Dispatcher.run` fires it
+        def events(fire=fire, n_events=n_events):
+            for i in range(n_events): fire('after_calc')
+        def dispatched(run=calc.cbs.run, events=events):
+            run(events, 'calc', CancelStep)  # inside a level, as a host fires its events
         yield Case(f'fire, {n_cbs} no-op callback(s) x {n_events:,} events', dispatched, direct_calls(calc, n_events),
                    ref_name='direct calls', per=CALLBACK_EVENTS, per_target=TARGET,
                    note="per op = one handler called for one event, loop included")

@@ -13,7 +13,8 @@ from functools import partial
 from torch import nn, Tensor
 from .callbacks import Callback
 from .checks import (check_bool, check_call, check_callable, check_choice, check_int,
-                        check_nonempty, check_number, check_shape, check_tensor, check_type)
+                        check_nonempty, check_number, check_sequence, check_shape, check_tensor,
+                        check_type)
 from .stats import mean, std
 
 # %% ../nbs/07_activations.ipynb #19ec67df
@@ -61,8 +62,7 @@ class Hooks(list):
                  modules, # a model (each of its leaf layers is hooked) or an iterable of modules
                  fn, # fn(hook, module, inputs, output), for every module
                 ):
-        check_type(modules, 'modules', (nn.Module, Iterable))
-        check_callable(fn, 'fn')
+        check_type(modules, 'modules', (nn.Module, Iterable))  # fn: each Hook checks it first
         leaves = isinstance(modules, nn.Module)  # a model: its modules that hold no other
         modules = [m for m in modules.modules() if not m._modules] if leaves else modules
         modules = [check_type(m, f'modules[{i}]', nn.Module) for i, m in enumerate(modules)]
@@ -114,9 +114,8 @@ class ActivationStats(HooksCallback):
         self.kept = {}
     def stats(self) -> Tensor:
         "A (layers, batches, 42) tensor: the mean, the std, then the 40 histogram counts."
-        n = [getattr(h, 'n', 0) for h in self.hooks]
-        if not n or 0 in n or len(set(n)) > 1: raise ValueError(f'{self.what}: {n} rows, not one'
-            ' per training batch in each layer (no training batch yet, or a module used k times)')
+        if not self.hooks or not all(getattr(h, 'n', 0) for h in self.hooks):
+            raise ValueError(f'{self.what}: no training batch recorded yet: fit with it first')
         self.measure()  # the outputs kept since the last measure
         return torch.stack([h.rows[:h.n] for h in self.hooks])
 
@@ -127,8 +126,9 @@ def plot_stats(st:ActivationStats, # a callback that has recorded a fit
               ):
     "Mean, std and share near 0 of each layer over training; the last layer's histograms."
     import matplotlib.pyplot as plt, matplotlib.colors as mc
-    s = st.stats()
-    if axs is None: axs = plt.subplots(2, 2, figsize=(8, 4.5), layout='constrained')[1].flatten()
+    s = check_type(st, 'st', ActivationStats).stats()
+    if axs is None: axs = plt.subplots(2, 2, figsize=(8, 4.5), layout='constrained')[1]
+    axs = check_sequence(axs.flatten() if hasattr(axs, 'flatten') else axs, 'axs', 4)
     share = s[..., 2:] / s[..., 2:].sum(-1, keepdim=True)  # of each batch's values, per bin
     for ax, v, what in zip(axs, (s[..., 0], s[..., 1], share[..., 0]), ('mean', 'std', '|x|<0.25')):
         for i, r in enumerate(v, 1): ax.plot(r, c=plt.cm.viridis(i / len(v)), label=f'layer {i}')
@@ -237,3 +237,17 @@ def _scale_layer(model, m, xb, tol, max_iter, name):
                 f' std {h.std:.3g}, not within tol={tol} (max_iter={max_iter})')
             m.bias.sub_(h.mean).div_(h.std)
             m.weight.div_(h.std)
+
+# %% ../nbs/07_activations.ipynb #c06349eb
+from fastcore.basics import patch  # adds methods to a class defined above
+
+@patch
+def before_batch(self:ActivationStats, learn):
+    for h in self.hooks: h.seen = getattr(h, 'n', 0)  # outputs kept before this batch
+@patch
+def after_batch(self:ActivationStats, learn):
+    "Refuse, at the batch where it happens, a hooked layer that did not run exactly once."
+    ran = [getattr(h, 'n', 0) - h.seen for h in self.hooks]
+    if learn.training and set(ran) - {1}:
+        raise ValueError(f'{self.what}: the hooked layers ran {ran} times in one training batch, '
+                         'not once each (a module called twice, or a layer the forward never uses)')

@@ -8,9 +8,10 @@ __all__ = ['make_button', 'show_progress', 'make_show_progress', 'ProgressShowin
            'Callback', 'Dispatcher', 'slow_calculation', 'SlowCalculator', 'ProgressBarCallback']
 
 # %% ../nbs/01_callbacks.ipynb #8a4b07ce
-import contextlib, difflib, time
+import contextlib, time
 from .checks import check_bool, check_call, check_callable, check_callback, check_choice
-from .checks import check_exceptions, check_int, check_names, check_number, check_type
+from .checks import check_exceptions, check_handlers, check_int, check_names, check_number
+from .checks import check_includes, check_type
 
 # %% ../nbs/01_callbacks.ipynb #70cbbcb2
 def make_button(on_click, # called with the button itself on every click
@@ -85,7 +86,7 @@ class Callback:
 
 # %% ../nbs/01_callbacks.ipynb #060981c4
 _CANCELS, _WHEN = (CancelStep, CancelPass, CancelRun), ('before_', 'after_', 'cleanup_')
-def _order(cb): return getattr(cb, 'order', 0)  # a callback without `order` runs as 0
+def _order(cb): return check_number(getattr(cb, 'order', 0), f'{_name(cb)}.order')  # default 0
 def _name(obj) -> str: return getattr(obj, '__qualname__', type(obj).__name__)  # for messages
 
 class Dispatcher:
@@ -94,21 +95,19 @@ class Dispatcher:
                  host, # the object firing the events; every handler is called with it
                  events, # event names: before_/after_/cleanup_<level>, or a name of a step's own
                  cbs=None, # a callback or a list of them: objects with a method per event
+                 call:str='host', # what handlers are called with, as messages name it
                 ):
         check_names(check_type(events, 'events', (tuple, list, dict)), 'events')
-        if lvl := [e for e in events if f'before_{e}' in events]:  # `calc` beside `before_calc`
+        levels = {e.removeprefix('before_') for e in events if e.startswith('before_')}
+        if lvl := sorted(levels & {*events}):  # `calc` beside `before_calc`
             raise ValueError(f'events: {lvl[0]!r} is a level, whose events are before_{lvl[0]}...')
-        self.host, self.events, self.cbs, self.levels = host, tuple(events), [], []
+        self.host, self.events, self.call, self.cbs, self.levels = host, tuple(events), call, [], []
         self.add(*([] if cbs is None else cbs if isinstance(cbs, (list, tuple)) else [cbs]))
 
     def add(self, *cbs): # callbacks: objects with a method for each event they handle
-        "Add callbacks; each is checked first, and if one is refused, none is added."
+        "Add callbacks; each is checked first (its `order` too), and if one is refused, none is."
         for cb in cbs:
-            for a in [a for a in dir(cb) if a.startswith(_WHEN) and callable(getattr(cb, a))]:
-                close = ' or '.join(map(repr, difflib.get_close_matches(a, self.events, 1)))
-                check_choice(a, f'{_name(cb)}.{a}: Did you mean {close}? The name', self.events)
-            check_callback(cb, _name(cb), **dict.fromkeys(self.events, 'host'))  # takes the host
-            check_number(_order(cb), f'{_name(cb)}.order')
+            check_handlers(cb, _name(cb), self.events, self.call)  # misspelt events, bad handlers
             if cb in self.cbs or cbs.count(cb) > 1: raise ValueError(f'{_name(cb)} is added twice')
         self._sort(self.cbs + list(cbs))
 
@@ -121,21 +120,16 @@ class Dispatcher:
         if gone := [c for c in cbs if c not in self.cbs]: raise ValueError(f'not added: {gone}')
         self._sort([cb for cb in self.cbs if cb not in cbs])
 
-    @contextlib.contextmanager
-    def added(self, *cbs): # callbacks, as for `add`
-        "Add `cbs` for the duration of a `with` block."
-        self.add(*cbs)
-        try: yield self
-        finally: self.remove(*(cb for cb in cbs if cb in self.cbs))
-
     def __len__(self): return len(self.cbs)
     def __iter__(self): return iter(sorted(self.cbs, key=_order))  # in the order they will run
 
     def fire(self, event:str): # the event's name, one of `events`
         "Call `event`'s handlers with the host, in order; a true `after_...` return stops the run."
-        stop = False
         if event not in self.handlers: check_choice(event, 'event', self.events)  # raises
-        for cb, handler in self.handlers[event]:
+        if not self.levels and self.cbs != sorted(self.cbs, key=_order): self._sort(self.cbs)
+        stop, handlers = False, self.handlers
+        for cb, handler in handlers[event]:
+            if handlers is not self.handlers and cb not in self.cbs: continue  # removed meanwhile
             try: stop = handler(self.host) or stop
             except Exception as e:
                 e.add_note(f'raised in callback {_name(cb)}, event {event!r}, in {self.levels}')
@@ -150,6 +144,7 @@ class Dispatcher:
         "Run `body` as one level; `cancel` ends it early, skipping after_{name}. True if cancelled."
         check_callable(body, 'body')
         check_exceptions(cancel, 'cancel')
+        check_includes(self.events, 'events', [w + name for w in _WHEN], f'{name!r} needs all')
         if name in self.levels: raise RuntimeError(f'{name!r} is running: it cannot nest in itself')
         if self.cbs != sorted(self.cbs, key=_order): self._sort(self.cbs)  # an `order` changed
         self.levels.append(name)
@@ -159,6 +154,9 @@ class Dispatcher:
                 body()
             except cancel: return True  # cancelled: after_{name} is skipped
             with contextlib.suppress(cancel): self.fire(f'after_{name}')  # the work is done already
+        except _CANCELS as c:  # another level's cancel: it goes out to that level, if one runs
+            if len(self.levels) > 1: raise
+            raise RuntimeError(f'{type(c).__name__} cancels a level that is not running') from c
         finally:
             self.levels.pop()
             try: self.fire(f'cleanup_{name}')
@@ -219,7 +217,14 @@ from fastcore.basics import patch  # adds a method to the class named by `self`'
 def __repr__(self:Dispatcher):
     return f'{type(self).__name__}({_name(self.host)}: {", ".join(map(_name, self))})'
 @patch
-def __reduce__(self:Dispatcher): return type(self), (self.host, self.events, list(self))
+def __reduce__(self:Dispatcher): return type(self), (self.host, self.events, list(self), self.call)
+@patch
+@contextlib.contextmanager
+def added(self:Dispatcher, *cbs): # callbacks, as for `add`
+    "Add `cbs` for the duration of a `with` block."
+    self.add(*cbs)
+    try: yield self
+    finally: self.remove(*(cb for cb in cbs if cb in self.cbs))
 @patch
 def __setstate__(self:SlowCalculator, state):
     vars(self).update(state, cbs=Dispatcher(self, state['cbs'].events, list(state['cbs'])))

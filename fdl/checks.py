@@ -11,7 +11,7 @@ from inspect import signature
 __all__ = ['check_bool', 'check_int', 'check_number', 'check_choice', 'check_callable', 'check_call', 'check_tensor',
            'check_shape', 'check_broadcasts', 'has_values', 'check_dim', 'check_dims', 'check_type', 'check_sequence',
            'check_names', 'check_class_indices', 'check_probabilities', 'check_class_target', 'check_reduction',
-           'check_varies', 'check_instance', 'check_callback', 'check_nonempty', 'check_exceptions',
+           'check_varies', 'check_instance', 'check_callback', 'check_nonempty', 'check_exceptions', 'check_includes',
            'check_python_source', 'check_handlers', 'check_writable', 'check_importable']
 
 # %% ../nbs/90_checks.ipynb #4e4f9f1f
@@ -201,10 +201,11 @@ def check_names(names, # a dict of keyword arguments, or an iterable of str
                 empty:bool=False, # allow no names at all
                ):
     "`names` if each is a Python identifier and, unless `empty`, there is one; else a ValueError."
-    if not empty and not names:
-        raise ValueError(f'{name} must name at least one attribute, got none')
+    if not empty and not names: raise ValueError(f'{name} must hold at least one name, got none')
     bad = [n for n in names if not (isinstance(n, str) and n.isidentifier())]
     if bad: raise ValueError(f'{name} must be Python identifiers, got {", ".join(map(repr, bad))}')
+    if twice := [n for i, n in enumerate(names) if n in list(names)[:i]]:
+        raise ValueError(f'{name} holds {twice[0]!r} twice: each name once')
     return names
 
 # %% ../nbs/90_checks.ipynb #3e49c02d
@@ -362,6 +363,17 @@ def check_exceptions(value, # an exception class, or a tuple of them (what `exce
         return value
     raise TypeError(f'{name} must be an exception class or a tuple of them, got {_what(value)}')
 
+# %% ../nbs/90_checks.ipynb #24aeabfd
+def check_includes(value, # a collection: tuple, list, set or dict
+                   name:str, # the argument's name, for the message
+                   items, # what it must hold
+                   why:str='', # why it must hold them, for the message
+                  ):
+    "`value` if it holds each of `items`; a ValueError naming the first one missing otherwise."
+    if missing := [i for i in items if i not in value]:
+        raise ValueError(f'{name} lacks {missing[0]!r}' + (f': {why}' if why else ''))
+    return value
+
 # %% ../nbs/90_checks.ipynb #87a0b40b
 def check_python_source(obj, # a function, class, method, property or module written in Python
                         name:str, # the argument's name, for the message
@@ -403,15 +415,15 @@ def check_handlers(cb, # an object whose methods named like `events` handle them
     "`cb` if it is an instance whose attributes named like `events` are handlers taking `call`."
     import functools, inspect
     check_instance(cb, name)
-    if inspect.isroutine(cb) or isinstance(cb, functools.partial):
-        raise TypeError(f'{name} is a plain function, {getattr(cb, "__qualname__", cb)!r}; '
-                        f'a callback is an object with '
-                        f'methods named like its events, e.g. a Callback subclass with '
-                        f'{events[0]}(self, {call})')
+    plain = inspect.isroutine(cb) or isinstance(cb, functools.partial)
+    if not plain: _check_event_names(cb, name, events)  # a misspelt event first: the likely slip
+    if plain or not any(hasattr(cb, ev) for ev in events):
+        kind = 'is a plain function' if plain else 'has no method named like an event'
+        raise TypeError(f'{name} {kind}; a callback is an object with methods named like its '
+                        f'events, e.g. a Callback subclass with {events[0]}(self, {call})')
     for ev in events:
         h = getattr(cb, ev, None)
         if h is not None: _check_handler(h, f'{name}.{ev}', ev, call)
-    _check_event_names(cb, name, events)
     return cb
 
 def _check_handler(h, what:str, ev:str, call:str):
@@ -431,8 +443,9 @@ def _check_handler(h, what:str, ev:str, call:str):
 def _check_event_names(cb, name:str, events):
     "A ValueError if `cb` has a method named like an event (before_, after_...) not in `events`."
     import difflib
-    for a in dir(type(cb)):
+    for a in dir(type(cb)):  # methods only: data may be named `after_steps`
         if not a.startswith(('before_', 'after_', 'cleanup_')) or a in events: continue
+        if not callable(getattr(type(cb), a)): continue
         near = difflib.get_close_matches(a, events, n=1)
         hint = f'; did you mean {near[0]!r}?' if near else f'; the events are {", ".join(events)}'
         raise ValueError(f'{name} has a method {a!r}, which is no event{hint}')
@@ -448,7 +461,8 @@ def check_writable(path, # a file path (str or os.PathLike) to be written later
         raise TypeError(f'{name} must be a file path, got {_what(path)}')
     p = Path(path)
     if str(path) == '': raise ValueError(f'{name} is empty: give a file name, e.g. digits.pt')
-    if p.is_dir(): raise ValueError(f'{name}={str(path)!r} is a directory: give a file name in it')
+    if p.is_dir() or str(path).endswith(('/', os.sep)):  # 'new/' names a folder, even unmade
+        raise ValueError(f'{name}={str(path)!r} is a directory: give a file name in it')
     existed = p.exists()
     try:
         with open(p, 'a'): pass

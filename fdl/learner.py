@@ -48,8 +48,8 @@ class TrainCB(Callback):
 class Learner:
     "Fit `model` to `dls`, firing events where callbacks act; each batch is (inputs..., target)."
     events = [f'{w}_{l}' for l in ('fit', 'epoch', 'batch') for w in ('before', 'after', 'cleanup')]
-    events += ['predict', 'after_predict', 'get_loss', 'after_loss', 'backward', 'after_backward',
-               'step', 'after_step', 'zero_grad']  # the step, part by part
+    events += ['predict', 'after_predict', 'get_loss', 'after_loss', 'zero_grad', 'backward',
+               'after_backward', 'step', 'after_step']  # the step, part by part
 
     def __init__(self,
                  model:nn.Module, # the model to train
@@ -63,18 +63,19 @@ class Learner:
         check_callable(check_instance(loss_func, 'loss_func'), 'loss_func')
         self.model, self.dls, self.loss_func = model, check_type(dls, 'dls', DataLoaders), loss_func
         self.lr, self.fitting = check_number(lr, 'lr', 0, 1e6, lo_open=True), False
-        opt = check_callable(opt_func, 'opt_func')(model.parameters(), lr=lr)
+        check_call(check_callable(opt_func, 'opt_func'), 'opt_func(parameters, lr=lr)', [], lr=lr)
+        opt = opt_func(model.parameters(), lr=lr)
         self.opt = check_type(opt, 'opt_func(parameters, lr=lr)', torch.optim.Optimizer)
-        self.cbs = Dispatcher(self, self.events, self.with_step([TrainCB()], cbs))
+        check_call(self.opt.step, 'opt_func(...).step()')  # LBFGS's needs a closure: not a step
+        self.cbs = self.dispatcher([TrainCB()], cbs)
 
-    def with_step(self, cbs:list, more) -> list: # callbacks; a callback or a list of them to add
+    def dispatcher(self, cbs:list, more) -> Dispatcher: # callbacks; a callback or a list to add
         "`cbs` and `more`, each checked; a `TrainCB` in `more` takes the step: it has one owner."
         more = listify(more)
-        for cb in more: check_handlers(cb, getattr(cb, '__name__', type(cb).__name__), self.events)
         steps = [cb for cb in more if isinstance(cb, TrainCB)]  # a step for this fit only
+        if len(steps) > 1: raise ValueError('cbs holds more than one TrainCB: a step has one owner')
         cbs = [cb for cb in cbs if not (steps and isinstance(cb, TrainCB))] + more
-        if sum(isinstance(cb, TrainCB) for cb in cbs) < 2: return cbs
-        raise ValueError('cbs holds more than one TrainCB: the step has one owner')
+        return Dispatcher(self, self.events, cbs, 'learn')  # it checks each callback
 
     def fit(self,
             n_epochs:int=1, # epochs: each is a training pass, then a validation pass
@@ -102,7 +103,7 @@ class Learner:
         "One fit's callbacks and rate; then the learner's own, each module in its train/eval mode."
         saved, rates = self.cbs, [g['lr'] for g in self.opt.param_groups]
         modes = [(m, m.training) for m in self.model.modules()]
-        if cbs is not None: self.cbs = Dispatcher(self, self.events, self.with_step([*saved], cbs))
+        if cbs is not None: self.cbs = self.dispatcher([*saved], cbs)
         try:
             self.fitting = True
             for group in self.opt.param_groups: group['lr'] = lr or group['lr']  # lr is None or > 0
@@ -131,9 +132,8 @@ class Learner:
         "The step, each part an event for `TrainCB` then its `after_`; validation ends at the loss."
         for part in ('predict', 'after_predict', 'get_loss', 'after_loss'): self.cbs.fire(part)
         if not self.training: return
-        try:
-            for part in ('backward', 'after_backward', 'step', 'after_step'): self.cbs.fire(part)
-        finally: self.cbs.fire('zero_grad')  # after a cancel too: no gradient leaks onwards
+        for part in ('zero_grad', 'backward', 'after_backward', 'step', 'after_step'):
+            self.cbs.fire(part)  # zero_grad first: a cancelled batch's gradient never steps
 
 # %% ../nbs/06_learner.ipynb #b1c2d3e6
 def digits_dls(bs:int=64, # items per training batch; validation batches hold twice as many
@@ -182,6 +182,15 @@ def class_weight(loss_func) -> torch.Tensor|None: # a loss function
     return getattr(loss_func, 'keywords', {}).get('weight', getattr(loss_func, 'weight', None))
 
 @patch
+def before_fit(self:TrainCB, learn):
+    "Refuse a loss that does not average its batch, before the first one."
+    loss = learn.loss_func  # torch's loss modules have a `reduction`; a partial may set one
+    reduction = getattr(loss, 'keywords', {}).get('reduction', getattr(loss, 'reduction', 'mean'))
+    if reduction != 'mean':
+        raise ValueError(f"loss_func's reduction is {reduction!r}: the Learner needs the batch "
+                         f"mean (reduction='mean'), as MetricsCB and the learning rate assume")
+
+@patch
 def before_epoch(self:TrainCB, learn): learn.iter = -1  # no batch yet
 
 @patch
@@ -208,8 +217,11 @@ def after_predict(self:TrainCB, learn):
     "Refuse a classifier's output without a score per class, before the loss blames the target."
     target = learn.batch[-1]
     if ignored_target(learn.loss_func) is None or not isinstance(target, torch.Tensor): return
-    if not target.is_floating_point():  # class indices: one more dimension for the classes
-        check_tensor(learn.preds, "the model's output (a score per class)", ndim=target.ndim + 1)
+    preds = check_tensor(learn.preds, "the model's output")
+    if not target.is_floating_point() and preds.ndim != target.ndim + 1:  # class indices
+        raise ValueError(f"the model's output (a score per class) has shape {tuple(preds.shape)} "
+                         f"and the target (class indices) {tuple(target.shape)}: the target has "
+                         f"one dimension fewer, e.g. scores (N, C) and target (N,)")
 
 @patch
 def after_loss(self:TrainCB, learn):
@@ -223,6 +235,10 @@ def accuracy(preds, # scores, one row per item: shape (N, C)
             ):
     "1. for each item whose highest score is its target, else 0."
     check_tensor(preds, "accuracy's preds (a row of class scores per item)", ndim=2)
+    if preds.ndim > 2 or preds.shape[1] < 2:  # argmax of one score is always 0
+        raise ValueError(f"accuracy's preds must be (N, C) scores for C >= 2 classes, got shape "
+                         f"{tuple(preds.shape)}; for one logit per item use (preds > 0) == targets")
+    check_shape(check_tensor(targets, "accuracy's targets"), "accuracy's targets", preds.shape[:1])
     return (preds.argmax(1) == targets).float()
 
 class MetricsCB(Callback):
@@ -235,7 +251,8 @@ class MetricsCB(Callback):
     def before_fit(self, learn):
         self.history, self.ignore = [], ignored_target(learn.loss_func)
         self.weight = class_weight(learn.loss_func)
-    def before_epoch(self, learn): self.values = {k: [] for k in ['loss', *self.metrics, 'w']}
+    def before_epoch(self, learn):
+        self.values, self.weights = {k: [] for k in ['loss', *self.metrics]}, []
     def after_loss(self, learn):
         "This batch's values, found before the step: a metric that cannot run stops the fit first."
         preds, targets = learn.preds.detach(), learn.batch[-1]
@@ -247,17 +264,20 @@ class MetricsCB(Callback):
         for k, f in self.metrics.items():
             value = check_tensor(f(preds, targets), k)
             self.now[k] = check_shape(value, k, (len(targets),), '(one value per item)')
-        self.now['w'] = w
+        self.w = w
     def after_batch(self, learn):
         for k, v in self.now.items(): self.values[k].append(v)
+        self.weights.append(self.w)
     def pooled(self, learn) -> RunningStats:
         "This pass's values in a `RunningStats`: the loss times w, each metric, then the weight w."
-        values = [torch.cat(v or [torch.zeros(0)]).float() for v in self.values.values()]
+        columns = [*self.values.values(), self.weights]
+        values = [torch.cat(v or [torch.zeros(0)]).float() for v in columns]
         return RunningStats().update(torch.stack(values, 1))
     def after_epoch(self, learn):
-        stats = self.pooled(learn)
-        means = dict(zip(self.values, stats.mean.tolist())) if stats.n else {}  # {}: all cancelled
-        if means: means['loss'] /= means.pop('w')  # sum(w * loss) / sum(w): the loss's own mean
+        stats, means = self.pooled(learn), {}  # {}: every batch was cancelled
+        if stats.n: *means, w = stats.mean.tolist()
+        means = dict(zip(self.values, means))
+        if means: means['loss'] /= w  # sum(w * loss) / sum(w): the loss's own mean
         split = 'train' if learn.training else 'valid'
         self.history.append({'epoch': learn.epoch, 'split': split, **means})
 
@@ -284,7 +304,7 @@ def _by_name(metrics:list, # (name, function) pairs
         check_callable(check_instance(f, k or 'a metric'), k or 'a metric')
         if k is None:
             raise TypeError(f'the metric {f!r} has no __name__: name it by keyword, e.g. acc=f')
-        if k in ('loss', 'epoch', 'split', 'w'):
+        if k in ('loss', 'epoch', 'split'):
             raise ValueError(f'a metric is named {k!r}, which MetricsCB writes itself: rename it')
         if names.count(k) > 1:
             raise ValueError(f'two metrics are named {k!r}: name them by keyword, e.g. a=f, b=g')
@@ -372,7 +392,8 @@ class DeviceCB(Callback):
     "Move the model, and every batch, to `device`."
     order = -10  # the batch moves before any other callback sees it
     def __init__(self, device=None): # a torch device or its name; None: CUDA if any, else the CPU
-        self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+        auto = 'cuda' if torch.cuda.is_available() else 'cpu'
+        self.device = torch.device(auto if device is None else device)  # 0: the first GPU
     def before_fit(self, learn): learn.model.to(self.device)
     def before_batch(self, learn):
         TrainCB.before_batch(self, learn)  # the batch check, here first: it runs before TrainCB
@@ -396,6 +417,7 @@ class LRFinderCB(Callback):
     def before_batch(self, learn):
         for group in learn.opt.param_groups: group['lr'] = self.lr
     def after_batch(self, learn):
+        if not learn.training: return  # validation batches take no step: the rate stays
         self.lrs.append(self.lr)
         self.losses.append(learn.loss.item())
         loss = self.losses[-1]

@@ -22,10 +22,15 @@ class SourceLocation:
     module_file: Path    # the module's file (for fdl, the generated module)
     line: int            # 1-based line of the `def`/`class` in `module_file`
 
-    def __str__(self):
-        if self.notebook is None: return f'{self.symbol}: {self.module_file}:{self.line}'
+    def __str__(self):  # a file of site-packages from there on: the same text on any machine
+        if self.notebook is None: return f'{self.symbol}: {_shown(self.module_file)}:{self.line}'
         cell = f'{self.notebook.name} cell {self.cell_id}'
         return f'{self.symbol}: {cell} -> {self.module_file.name}:{self.line}'
+
+def _shown(path:Path) -> str:
+    "`path` from its last `site-packages` (or `dist-packages`) folder on; else all of it."
+    found = [i for i, p in enumerate(path.parts) if p in ('site-packages', 'dist-packages')]
+    return Path(*path.parts[found[-1] if found else 0:]).as_posix()
 
 # %% ../nbs/05_source.ipynb #b1712161
 _cell_marker = re.compile(r'^# %% (?P<notebook>.+?) #(?P<cell_id>\S+)$')

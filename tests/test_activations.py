@@ -534,21 +534,6 @@ def test_activation_stats_explain_what_is_missing(dls):
     assert no_hooks(model)
 
 
-def test_a_module_used_twice_is_recorded_at_every_call(dls):
-    torch.manual_seed(0)
-    lin, relu = nn.Linear(64, 64), nn.ReLU()
-    model = nn.Sequential(lin, relu, lin, relu, nn.Linear(64, 10))
-    st = ActivationStats()
-    outs = []
-    with Hook(relu, lambda h, m, i, o: outs.append(o.detach())):
-        Learner(model, few_batches(dls, 3), cbs=st).fit(1, valid=False)
-    assert [h.n for h in st.hooks] == [6, 6, 3]
-    with pytest.raises(ValueError, match=r'layer_types.*\[6, 6, 3\] rows'): st.stats()
-    st.measure()  # the rows kept since the last measure
-    relu_rows = st.hooks[1].rows[:6]
-    torch.testing.assert_close(relu_rows[:, 1], torch.stack([o.std(unbiased=False) for o in outs]))
-
-
 # BatchNorm: half precision, torch.func, second derivatives
 
 @pytest.mark.parametrize('dtype, tol', [(torch.float16, 1e-2), (torch.bfloat16, 0.1)])
@@ -706,4 +691,49 @@ def test_init_kaiming_covers_every_public_convolution(layer, fan_in):
 def test_the_module_uses_no_private_torch_api():
     import inspect, fdl.activations
     src = inspect.getsource(fdl.activations)
-    assert '_ConvNd' not in src and 'torch._C' not in src and '_orig_' not in src and '@patch' not in src
+    assert '_ConvNd' not in src and 'torch._C' not in src and '_orig_' not in src  # @patch only adds: test_style
+
+
+def test_stats_names_a_hooked_layer_the_forward_never_uses():
+    class Skips(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = nn.Linear(64, 10), nn.Linear(64, 10)
+        def forward(self, x): return self.used(x)
+    x, y = torch.randn(8, 64), torch.arange(8)
+    st = ActivationStats(nn.Linear)
+    with pytest.raises(ValueError, match=r"layer_types \(Linear\): the hooked layers ran \[1, 0\] times.*never uses"):
+        Learner(Skips(), DataLoaders([(x, y)], [(x, y)]), cbs=st).fit(1)
+    with pytest.raises(ValueError, match='no training batch recorded'): ActivationStats(nn.Linear).stats()
+
+
+def test_a_module_called_twice_in_a_forward_is_refused_at_the_first_batch():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.act = nn.Linear(64, 10), nn.ReLU()
+        def forward(self, x): return self.act(self.lin(self.act(x)))
+    x, y = torch.randn(8, 64), torch.arange(8)
+    seen = []
+    spy = Callback()
+    spy.before_batch = lambda learn: seen.append(learn.iter)
+    with pytest.raises(ValueError, match=r'ran \[2\] times in one training batch.*called twice'):
+        Learner(Twice(), DataLoaders([(x, y)] * 3, [(x, y)]), cbs=[ActivationStats(nn.ReLU), spy]).fit(1)
+    assert seen == [0]
+
+
+@pytest.mark.parametrize('axs, exc, words', [(None, None, None), ('array', None, None), ('two', ValueError, 'axs must have length 4'),
+                                             ('one', TypeError, 'axs must be a sequence')])
+def test_plot_stats_takes_the_axes_as_plt_subplots_gives_them(axs, exc, words):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    x, y = torch.randn(8, 64), torch.arange(8)
+    st = ActivationStats(nn.ReLU)
+    Learner(nn.Sequential(nn.Linear(64, 10), nn.ReLU()), DataLoaders([(x, y)], [(x, y)]), cbs=st).fit(1)
+    given = {None: None, 'array': plt.subplots(2, 2)[1], 'two': list(plt.subplots(1, 2)[1]), 'one': plt.subplots()[1]}[axs]
+    if exc is None: plot_stats(st, given)
+    else:
+        with pytest.raises(exc, match=words): plot_stats(st, given)
+    plt.close('all')
+    with pytest.raises(TypeError, match='st must be'): plot_stats(None)

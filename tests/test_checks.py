@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from fdl.checks import (check_bool, check_broadcasts, check_call, check_callable, check_choice, check_class_indices,
+from fdl.checks import (check_handlers, check_writable, check_bool, check_broadcasts, check_call, check_callable, check_choice, check_class_indices,
                         check_class_target, check_dim, check_dims, check_int, check_names, check_number,
                         check_probabilities, check_reduction, check_sequence, check_shape, check_tensor, check_type,
                         has_values)
@@ -173,3 +173,20 @@ def test_check_writable_and_importable(tmp_path):
         with pytest.raises(ModuleNotFoundError, match='progress bars needs fdl_hidden_pkg'):
             check_importable('fdl_hidden_pkg', 'progress bars')
     finally: del sys.modules['fdl_hidden_pkg']
+
+
+def test_check_names_refuses_a_name_given_twice():
+    with pytest.raises(ValueError, match="events holds 'before_x' twice"):
+        check_names(('before_x', 'after_x', 'before_x'), 'events')
+
+
+@pytest.mark.parametrize('cb', [None, 42, object()])
+def test_check_handlers_refuses_an_object_that_handles_no_event(cb):
+    with pytest.raises(TypeError, match=r'cb has no method named like an event.*before_fit\(self, learn\)'):
+        check_handlers(cb, 'cb', ('before_fit', 'after_fit', 'step'))
+
+
+def test_check_writable_refuses_a_path_ending_in_a_slash_even_if_it_does_not_exist(tmp_path):
+    with pytest.raises(ValueError, match="out=.*new/' is a directory"):
+        check_writable(str(tmp_path / 'new') + '/', 'out')
+    assert not (tmp_path / 'new').exists()

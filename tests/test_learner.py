@@ -167,11 +167,22 @@ def test_the_step_is_replaceable_by_a_callback_and_by_a_subclass(dls):
     assert learn.count == 6
 
 
-def test_gradients_do_not_leak_from_a_cancelled_batch():
+@pytest.mark.parametrize('event', ['zero_grad', 'backward', 'after_backward', 'step'])
+def test_a_cancelled_batch_leaves_no_gradient_to_the_next_step(event):
+    "Batch 0 is cancelled at `event` by a callback that runs before TrainCB: the weights are batch 1's step alone."
     torch.manual_seed(0)
     model = digits_mlp()
-    Learner(model, tiny_dls(), cbs=Recorder('after_backward', CancelBatchException, 1)).fit(1, valid=False)
-    assert all(p.grad is None or not p.grad.any() for p in model.parameters())
+    ref = deepcopy(model)
+    def cancel_first(self, learn):
+        if learn.iter == 0: raise CancelBatchException()
+    canceller = type('CancelFirst', (Callback,), {'order': -1, event: cancel_first})()
+    dls = tiny_dls()
+    Learner(model, dls, cbs=canceller).fit(1, valid=False)
+    xb, yb = list(dls.train)[1]
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1)
+    cross_entropy(ref(xb), yb).backward()
+    opt.step()
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), ref.parameters()))
 
 
 def test_metrics_equal_a_one_shot_computation_with_a_partial_last_batch(dls):
@@ -621,10 +632,11 @@ def test_a_batch_of_several_inputs_gives_the_model_all_of_them():
     assert [r['split'] for r in m.history] == ['train', 'valid']
 
 
-def test_a_model_returning_one_score_per_item_is_blamed_not_the_target():
+def test_a_model_returning_one_score_per_item_is_named_with_both_shapes():
     model, spy = nn.Sequential(nn.Linear(64, 1), nn.Flatten(0)), _spy()
     learn = Learner(model, tiny_dls(), cbs=spy)
-    with pytest.raises(ValueError, match=r"model's output \(a score per class\) must have at least 2 dim.*\(2,\)"): learn.fit(1)
+    with pytest.raises(ValueError, match=r"model's output \(a score per class\) has shape \(2,\) and the target .* \(2,\)"):
+        learn.fit(1)
     assert spy.seen == [0]  # at the first batch, before its loss: nothing stepped
     learn = Learner(model, tiny_dls(), loss_func=lambda p, t: F.mse_loss(p, t.float()))  # a regression: fine
     learn.fit(1)
@@ -653,9 +665,9 @@ def after_batch(learn): pass
 @pytest.mark.parametrize('cb, error, words', [
     (NoLearn(), TypeError, r'NoLearn.after_batch.* must take \(self, learn\)'),
     (Counter(), TypeError, r"Counter.step is int 0, but 'step' is reserved"),
-    (after_batch, TypeError, r'plain function.*after_batch.*a Callback subclass with before_fit\(self, learn\)'),
+    (after_batch, TypeError, r'after_batch is a plain function.*a Callback subclass with before_fit\(self, learn\)'),
     (lambda learn: None, TypeError, r'plain function.*Callback subclass'),
-    (Callback(), TypeError, 'must have a method'),
+    (Callback(), TypeError, 'Callback has no method named like an event'),
 ])
 @pytest.mark.parametrize('where', ['Learner', 'fit'])
 def test_a_callback_the_learner_cannot_call_is_refused_naming_it(cb, error, words, where):
@@ -758,7 +770,8 @@ def test_early_stopping_counts_nan_as_no_improvement_and_recovers():
 
 @pytest.mark.parametrize('out, words', [('', '--out is empty'), ('.', "--out='.' is a directory"),
                                         ('/proc/fdl_weights.pt', 'cannot be written'),
-                                        ('/nonexistent_folder_fdl/x.pt', 'cannot be written')])
+                                        ('/nonexistent_folder_fdl/x.pt', 'cannot be written'),
+                                        ('newname/', "--out='newname/' is a directory")])
 def test_train_cli_checks_out_before_training(out, words, capsys, monkeypatch, tmp_path):
     import fdl.learner
     monkeypatch.setattr(fdl.learner, 'digits_dls', lambda *a, **k: pytest.fail('trained before checking --out'))
@@ -895,3 +908,92 @@ def test_a_learning_rate_beyond_1e6_is_refused_before_training(monkeypatch):
     monkeypatch.setattr(fdl.learner, 'digits_dls', lambda *a, **k: pytest.fail('trained before checking lr'))
     with pytest.raises(ValueError, match=r'lr must be in \(0, 1000000.0\]'): train_digits(1, lr=1e308)
     Learner(digits_mlp(), tiny_dls(), lr=1e6)  # the bound itself is allowed
+
+
+@pytest.mark.parametrize('event, exc', [('before_fit', CancelBatchException), ('before_fit', CancelEpochException),
+                                        ('after_fit', CancelEpochException), ('before_epoch', CancelBatchException),
+                                        ('after_epoch', CancelBatchException)])
+def test_a_cancel_raised_where_its_level_is_not_running_is_a_runtime_error_naming_it(event, exc):
+    torch.manual_seed(0)
+    learn = Learner(digits_mlp(), tiny_dls(), cbs=Recorder(event, exc))
+    with pytest.raises(RuntimeError, match=f'{exc.__name__} cancels a level that is not running') as info:
+        learn.fit(1)
+    assert isinstance(info.value.__cause__, exc) and f"event '{event}'" in info.value.__cause__.__notes__[0]
+    assert not learn.fitting and learn.model.training  # everything the fit changed is put back
+
+
+def test_an_opt_func_that_takes_no_lr_is_refused_naming_it():
+    with pytest.raises(TypeError, match=r'opt_func\(parameters, lr=lr\) cannot be called'):
+        Learner(digits_mlp(), tiny_dls(), opt_func=lambda params: torch.optim.SGD(params, 0.1))
+
+
+def test_a_target_of_shape_n_1_is_named_with_both_shapes_before_the_loss():
+    x, y = torch.randn(4, 64), torch.arange(4)[:, None]
+    spy = _spy()
+    learn = Learner(digits_mlp(), DataLoaders([(x, y)], [(x, y)]), cbs=spy)
+    with pytest.raises(ValueError, match=r"has shape \(4, 10\) and the target \(class indices\) \(4, 1\).*target \(N,\)"):
+        learn.fit(1)
+    assert spy.seen == [0]
+
+
+def test_a_metric_may_be_named_w_the_loss_weight_is_kept_apart():
+    torch.manual_seed(0)
+    m = MetricsCB(w=accuracy)
+    Learner(digits_mlp(), tiny_dls(), cbs=m).fit(1)
+    torch.manual_seed(0)
+    ref = MetricsCB(accuracy)
+    Learner(digits_mlp(), tiny_dls(), cbs=ref).fit(1)
+    assert [r['w'] for r in m.history] == [r['accuracy'] for r in ref.history]
+    assert [r['loss'] for r in m.history] == [r['loss'] for r in ref.history]
+
+
+@pytest.mark.parametrize('loss_func', [nn.CrossEntropyLoss(reduction='sum'), partial(F.cross_entropy, reduction='sum'),
+                                       nn.CrossEntropyLoss(reduction='none')])
+def test_a_loss_that_does_not_average_its_batch_is_refused_before_the_first_batch(loss_func):
+    spy = _spy()
+    with pytest.raises(ValueError, match=r"loss_func's reduction is '(sum|none)'.*reduction='mean'"):
+        Learner(digits_mlp(), tiny_dls(), loss_func=loss_func, cbs=spy).fit(1)
+    assert spy.seen == []
+
+
+def test_an_optimizer_whose_step_needs_a_closure_is_refused_when_the_learner_is_made():
+    with pytest.raises(TypeError, match=r"opt_func\(\.\.\.\)\.step\(\) cannot be called.*closure"):
+        Learner(digits_mlp(), tiny_dls(), opt_func=torch.optim.LBFGS)
+
+
+@pytest.mark.parametrize('preds, targets, exc, words', [
+    (torch.randn(6, 1), torch.tensor([0, 1, 1, 0, 1, 1]), ValueError, r"C >= 2 classes, got shape \(6, 1\).*preds > 0"),
+    (torch.randn(4, 3, 2), torch.zeros(4, 2, dtype=torch.long), ValueError, r"got shape \(4, 3, 2\)"),
+    (torch.randn(4, 3), torch.tensor([[0], [1], [2], [1]]), ValueError, r"accuracy's targets.*\(4,\)"),
+    (torch.randn(4, 3), torch.zeros(5, dtype=torch.long), ValueError, r"accuracy's targets.*\(4,\)"),
+    (torch.randn(4, 3), [0, 1, 2, 1], TypeError, "accuracy's targets")])
+def test_accuracy_refuses_what_it_cannot_score(preds, targets, exc, words):
+    with pytest.raises(exc, match=words): accuracy(preds, targets)
+
+
+def test_a_model_with_one_score_per_item_and_its_own_loss_is_not_scored_by_accuracy():
+    x, y = torch.randn(8, 64), torch.randint(0, 2, (8,))
+    model = nn.Linear(64, 1)
+    before = model.weight.detach().clone()
+    loss = lambda p, t: F.binary_cross_entropy_with_logits(p[:, 0], t.float())
+    spy = _spy()
+    with pytest.raises(ValueError, match='C >= 2 classes'):
+        Learner(model, DataLoaders([(x, y)], [(x, y)]), loss_func=loss, cbs=[MetricsCB(), spy]).fit(1)
+    assert spy.seen == [0] and torch.equal(model.weight, before)  # refused at batch 0, before its step
+
+
+def test_the_lr_finder_moves_the_rate_on_training_batches_only():
+    rates = []
+    class Rates(Callback):
+        order = 5
+        def after_step(self, learn): rates.append(learn.opt.param_groups[0]['lr'])
+    dls = DataLoaders(list(tiny_dls(8, 2).train), list(tiny_dls(8, 2).valid))
+    finder = LRFinderCB(max_iter=6, max_mult=1e9)
+    Learner(digits_mlp(), dls).fit(3, cbs=[finder, Rates()])
+    assert len(finder.lrs) == len(rates) == 6 and all(b / a == pytest.approx(1.2) for a, b in zip(rates, rates[1:]))
+
+
+def test_device_0_means_the_first_accelerator_not_the_default():
+    try: cb = DeviceCB(0)
+    except RuntimeError: return  # this torch refuses an accelerator index when there is none
+    assert cb.device.type != 'cpu'

@@ -98,9 +98,19 @@ def test_lesson_ends_with_exercises_each_with_a_checked_solution(nb):
     exercises = [i for i, c in enumerate(cells) if i > start and re.match(r'### Exercise', ''.join(c['source']))]
     assert len(exercises) >= 3, nb.name
     for i in exercises:
-        sol = next(c for c in cells[i + 1:] if c['cell_type'] == 'code')
-        src = ''.join(sol['source'])
+        code = [''.join(c['source']) for c in cells[i + 1:] if c['cell_type'] == 'code']
+        src = next(src for src in code if not src.startswith('#| eval: false'))  # after any starter code
         assert src.startswith('#| solution') and re.search(r'\b(assert|test_eq|test_close|test_fail)\b', src), (nb.name, src[:80])
+
+
+@pytest.mark.parametrize('nb', LESSONS, ids=lambda p: p.stem)
+def test_solutions_open_collapsed_in_jupyter_and_starter_code_is_a_code_cell(nb):
+    cells = json.loads(nb.read_text())['cells']
+    solutions = [c for c in cells if c['cell_type'] == 'code' and ''.join(c['source']).startswith('#| solution')]
+    assert solutions and all(c['metadata'].get('jupyter', {}).get('source_hidden') is True for c in solutions), nb.name
+    start = next(i for i, c in enumerate(cells) if re.match(r'## Exercises', ''.join(c['source'])))
+    prose = [''.join(c['source']) for c in cells[start:] if c['cell_type'] == 'markdown']
+    assert not any('```python' in p for p in prose), nb.name  # starter code is a cell: `#| eval: false`, run by hand
 
 
 def test_main_path_counts_hidden_exported_cells(tmp_path):
