@@ -193,3 +193,13 @@ def test_a_failing_cell_fails_the_build_and_says_where(tmp_path):
     assert r.returncode != 0 and time.perf_counter() - t < 600
     out = r.stdout + r.stderr
     assert '01_broken.ipynb' in out and 'deliberately broken' in out and 'ValueError' in out, out[-3000:]
+
+
+def test_the_front_door_opens_the_contents_page_and_a_broken_one_is_reported(book, tmp_path):
+    assert check_book.check_front_door(book / 'index.html', book) == []
+    assert (book / 'docs/index.html').is_file()
+    broken = tmp_path / 'index.html'
+    broken.write_text((book / 'index.html').read_text().replace('docs/index.html', 'docs/gone.html'))
+    assert check_book.check_front_door(broken, tmp_path) == ['index.html: it sends the browser to a missing docs/gone.html']
+    broken.write_text('<html><title>x</title><h1>x</h1></html>')
+    assert 'sends the browser nowhere' in check_book.check_front_door(broken, tmp_path)[0]

@@ -125,9 +125,20 @@ def open_page(context, folder: Path, url: str, problems: list, name: str):
     return page
 
 
+FRONT_DOOR = re.compile(r'http-equiv="refresh" content="0; url=([^"]+)"')
+
+
+def check_front_door(path: Path, folder: Path) -> list[str]:
+    "The book's top index.html only sends the browser on: its target must exist."
+    name, target = path.relative_to(folder).as_posix(), FRONT_DOOR.search(path.read_text(encoding='utf-8'))
+    if target is None: return [f'{name}: it sends the browser nowhere (no refresh to the contents page)']
+    return [] if (path.parent / target[1]).is_file() else [f'{name}: it sends the browser to a missing {target[1]}']
+
+
 def check_page(context, path: Path, folder: Path, nbs: Path | None) -> list[str]:
     "The problems of one page, each starting with its path in the book."
     name, problems = path.relative_to(folder).as_posix(), []
+    if FRONT_DOOR.search(path.read_text(encoding='utf-8')): return check_front_door(path, folder)
     try:
         page = open_page(context, folder, path.resolve().as_uri(), problems, name)
         info = page.evaluate(INSPECT_JS)
