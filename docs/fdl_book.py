@@ -121,10 +121,22 @@ def exported_cells(root: Path) -> dict:
     return cells
 
 
+SHOW_DOC_SOURCE = re.compile(r'https://github\.com/[^/]+/[^/]+/blob/')
+
+
+def drop_show_doc_source(doctree):
+    "nbdev's show_doc opens with a [source] link to GitHub, outside the book: that paragraph goes."
+    for ref in list(doctree.findall(nodes.reference)):
+        para = ref.parent
+        if SHOW_DOC_SOURCE.match(ref.get('refuri', '')) and isinstance(para, nodes.paragraph):
+            if para.parent is not None: para.parent.remove(para)
+
+
 def mark_lesson(app, doctree):
     "doctree-read: anchor cells, link exported cells to their source line, collapse Under the hood."
     docname = app.env.docname
     if not docname.startswith('nbs/'): return
+    drop_show_doc_source(doctree)
     exported = app.env.fdl_exported
     for cell in list(doctree.findall(lambda n: isinstance(n, nodes.container) and n.get('nb_element') == 'cell_code')):
         cid = cell['cell_metadata'].get('fdl_id')

@@ -203,3 +203,8 @@ def test_the_front_door_opens_the_contents_page_and_a_broken_one_is_reported(boo
     assert check_book.check_front_door(broken, tmp_path) == ['index.html: it sends the browser to a missing docs/gone.html']
     broken.write_text('<html><title>x</title><h1>x</h1></html>')
     assert 'sends the browser nowhere' in check_book.check_front_door(broken, tmp_path)[0]
+
+
+def test_show_doc_source_links_to_github_are_dropped(book):
+    page = (book / 'nbs/05_source.html').read_text(encoding='utf-8')
+    assert 'show_doc' in page and 'github.com/' not in page and '{target=' not in page
