@@ -176,16 +176,19 @@ def ignored_target(loss_func) -> int|None: # a loss function
         return kw.get('ignore_index', -100)
     return getattr(loss_func, 'ignore_index', None)  # nn.CrossEntropyLoss(), nn.NLLLoss()
 
+def _setting(loss_func, name:str, default):
+    "A loss's setting `name`: a `partial`'s keyword, else the loss's attribute, else `default`."
+    return getattr(loss_func, 'keywords', {}).get(name, getattr(loss_func, name, default))
+
 def class_weight(loss_func) -> torch.Tensor|None: # a loss function
     "The weight per class of a cross-entropy's mean (sum of w[target] * loss / sum of w[target])."
     if ignored_target(loss_func) is None: return None  # not a cross-entropy: every item weighs 1
-    return getattr(loss_func, 'keywords', {}).get('weight', getattr(loss_func, 'weight', None))
+    return _setting(loss_func, 'weight', None)
 
 @patch
 def before_fit(self:TrainCB, learn):
     "Refuse a loss that does not average its batch, before the first one."
-    loss = learn.loss_func  # torch's loss modules have a `reduction`; a partial may set one
-    reduction = getattr(loss, 'keywords', {}).get('reduction', getattr(loss, 'reduction', 'mean'))
+    reduction = _setting(learn.loss_func, 'reduction', 'mean')  # as torch's loss modules say it
     if reduction != 'mean':
         raise ValueError(f"loss_func's reduction is {reduction!r}: the Learner needs the batch "
                          f"mean (reduction='mean'), as MetricsCB and the learning rate assume")
@@ -274,10 +277,9 @@ class MetricsCB(Callback):
         values = [torch.cat(v or [torch.zeros(0)]).float() for v in columns]
         return RunningStats().update(torch.stack(values, 1))
     def after_epoch(self, learn):
-        stats, means = self.pooled(learn), {}  # {}: every batch was cancelled
-        if stats.n: *means, w = stats.mean.tolist()
-        means = dict(zip(self.values, means))
-        if means: means['loss'] /= w  # sum(w * loss) / sum(w): the loss's own mean
+        stats = self.pooled(learn)  # its last column: the weights, keyed None beside the names
+        means = dict(zip([*self.values, None], stats.mean.tolist())) if stats.n else {}  # {}: none
+        if means: means['loss'] /= means.pop(None)  # sum(w * loss) / sum(w): the loss's own mean
         split = 'train' if learn.training else 'valid'
         self.history.append({'epoch': learn.epoch, 'split': split, **means})
 
